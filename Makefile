@@ -1,0 +1,103 @@
+# atomgrad: make | make test | make test-slow | make demo | make bench | make debug | make clean | make deps
+# Everything builds under $(B)/, mirroring the source tree.
+
+B        ?= build
+CXX      ?= g++
+CXXFLAGS ?= -O2 -g
+PKGS     := openblas lapacke tomlplusplus
+DEBS     := catch2 libopenblas-dev liblapacke-dev libtomlplusplus-dev pkg-config
+MAKEFLAGS += --no-print-directory
+ifeq ($(MAKELEVEL),0)
+ifeq ($(filter -j%,$(MAKEFLAGS)),)
+MAKEFLAGS += -j2
+endif
+endif
+
+# The packages are present when pkg-config knows them and Catch2's header exists; otherwise the
+# targets that need them install them first (make deps).
+HAVE_DEPS := $(shell pkg-config --exists $(PKGS) 2>/dev/null && test -f /usr/include/catch2/catch.hpp && echo yes)
+
+CXXFLAGS += -std=c++17 -Wall -Wextra -Wpedantic -Wshadow -I.
+ifeq ($(NATIVE),1)
+CXXFLAGS += -march=native
+endif
+ifeq ($(WERROR),1)
+CXXFLAGS += -Werror
+endif
+CPPFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+
+LIB_SRC   := $(wildcard autodiff/*.cpp nn/*.cpp nn/*/*.cpp descriptors/*.cpp uq/*.cpp) $(filter-out cli/main.cpp,$(wildcard cli/*.cpp))
+LIB_OBJ   := $(LIB_SRC:%.cpp=$(B)/%.o)
+TEST_SRC  := $(wildcard tests/*.cpp tests/*/*.cpp)
+TEST_OBJ  := $(TEST_SRC:%.cpp=$(B)/%.o)
+BENCH_SRC := $(wildcard bench/*.cpp)
+BENCH_BIN := $(BENCH_SRC:%.cpp=$(B)/%)
+LIB       := $(B)/libatomgrad.a
+CLI       := $(B)/atomgrad
+TEST_BIN  := $(B)/tests/run_tests
+
+.PHONY: all test test-slow demo bench debug clean deps check-deps
+all: check-deps
+	@$(MAKE) $(LIB) $(CLI)
+
+check-deps:
+ifneq ($(HAVE_DEPS),yes)
+	@$(MAKE) deps
+endif
+
+deps:
+	@if pkg-config --exists $(PKGS) 2>/dev/null && test -f /usr/include/catch2/catch.hpp; then \
+	  echo "deps: all present"; \
+	else \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  echo "deps: installing $(DEBS)"; \
+	  $$SUDO apt-get update -q >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $(DEBS) >/dev/null && \
+	  echo "deps: installed"; \
+	fi
+
+$(B)/%.o: %.cpp
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(@D)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(CLI): $(B)/cli/main.o $(LIB)
+	$(CXX) $(CXXFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(TEST_BIN): $(TEST_OBJ) $(LIB)
+	$(CXX) $(CXXFLAGS) $(LDFLAGS) $(TEST_OBJ) $(LIB) -o $@ $(LDLIBS)
+
+$(B)/bench/%: bench/%.cpp $(LIB)
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) $< $(LIB) -o $@ $(LDLIBS)
+
+# The fast suite (< 5 minutes on 2 cores); it ends with "N passed, N failed".
+test: check-deps
+	@$(MAKE) $(TEST_BIN) $(CLI)
+	@OPENBLAS_NUM_THREADS=1 ./$(TEST_BIN) $(TEST_ARGS)
+
+# Slow checks (tagged [.slow]): full training runs and reproducibility.
+test-slow: check-deps
+	@$(MAKE) $(TEST_BIN) $(CLI)
+	@OPENBLAS_NUM_THREADS=1 ./$(TEST_BIN) "[.slow]"
+
+demo: check-deps
+	@$(MAKE) $(CLI)
+	@bash examples/demo.sh
+
+bench: check-deps
+	@$(MAKE) $(BENCH_BIN) $(CLI)
+	@bash bench/run.sh
+
+debug:
+	@$(MAKE) B=build-debug CXXFLAGS="-O0 -g -fsanitize=address,undefined" LDFLAGS="-fsanitize=address,undefined" test
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(B)/cli/main.d

@@ -1,0 +1,29 @@
+// ad::Error and AD_CHECK: the one way library code reports bad input.
+// Messages read "<where>: expected <what>, got <actual>[; <hint>]" (STYLE.md section 5).
+#pragma once
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+namespace ad {
+
+class Error : public std::runtime_error {
+  public:
+    explicit Error(const std::string& message) : std::runtime_error(message) {}
+};
+
+}  // namespace ad
+
+/// Throws ad::Error with a streamed message when `cond` is false:
+///   AD_CHECK(a.ndim() == 2, "matmul: expected a 2-D tensor, got " << a.shape());
+#define AD_CHECK(cond, msg)                      \
+    do {                                         \
+        if (!(cond)) {                           \
+            std::ostringstream ad_check_os_;     \
+            ad_check_os_ << msg;                 \
+            throw ::ad::Error(ad_check_os_.str()); \
+        }                                        \
+    } while (0)
+
+/// Throws ad::Error unconditionally with a streamed message.
+#define AD_FAIL(msg) AD_CHECK(false, msg)

@@ -1,0 +1,55 @@
+// Shared test helpers: AllClose matcher for tensors, a temporary directory, running the CLI.
+#pragma once
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <sstream>
+#include <string>
+
+#include "autodiff/gradcheck.hpp"
+#include "autodiff/ops.hpp"
+#include "autodiff/random.hpp"
+
+namespace testing {
+
+/// |actual - expected| <= atol + rtol |expected| elementwise, shapes equal.
+class AllCloseMatcher : public Catch::MatcherBase<ad::Tensor> {
+  public:
+    AllCloseMatcher(ad::Tensor expected, double rtol, double atol)
+        : expected_(std::move(expected)), rtol_(rtol), atol_(atol) {}
+    bool match(const ad::Tensor& actual) const override {
+        if (!actual.defined() || actual.shape() != expected_.shape()) return false;
+        for (long i = 0; i < actual.numel(); ++i) {
+            double a = actual[i], e = expected_[i];
+            if (!(std::fabs(a - e) <= atol_ + rtol_ * std::fabs(e))) return false;
+        }
+        return true;
+    }
+    std::string describe() const override {
+        std::ostringstream os;
+        os << "is close to " << expected_ << " (rtol " << rtol_ << ", atol " << atol_ << ")";
+        return os.str();
+    }
+
+  private:
+    ad::Tensor expected_;
+    double rtol_, atol_;
+};
+
+/// Default tolerance 1e-12: values computed in float64 by two different summation orders.
+inline AllCloseMatcher AllClose(const ad::Tensor& expected, double rtol = 1e-12, double atol = 1e-12) {
+    return AllCloseMatcher(expected, rtol, atol);
+}
+
+}  // namespace testing
+
+namespace Catch {
+template <>
+struct StringMaker<ad::Tensor> {
+    static std::string convert(const ad::Tensor& t) {
+        std::ostringstream os;
+        os << t;
+        return os.str();
+    }
+};
+}  // namespace Catch
