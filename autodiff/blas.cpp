@@ -1,6 +1,11 @@
 #include "autodiff/blas.hpp"
 
 #include <cblas.h>
+#include <lapacke.h>
+
+#include <vector>
+
+#include "autodiff/error.hpp"
 
 namespace ad::blas {
 
@@ -15,6 +20,63 @@ void gemm(bool trans_a, bool trans_b, long m, long n, long k, double alpha, cons
     cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
                 static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), alpha, A, static_cast<int>(lda), B,
                 static_cast<int>(ldb), beta, C, static_cast<int>(ldc));
+}
+
+namespace {
+
+// LAPACK's info < 0 means argument -info was illegal: a bug in the caller inside this library.
+int checked(int info, const char* routine) {
+    AD_CHECK(info >= 0, "blas: LAPACK " << routine << " rejected argument " << -info
+                                        << " (info=" << info << "); this is a bug in atomgrad, please report it");
+    return info;
+}
+
+}  // namespace
+
+int potrf(long n, double* A, long lda) {
+    if (n == 0) return 0;
+    return checked(LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', static_cast<lapack_int>(n), A, static_cast<lapack_int>(lda)),
+                   "dpotrf");
+}
+
+void potrs(long n, long m, const double* L, long ldl, double* B, long ldb) {
+    if (n == 0 || m == 0) return;
+    checked(LAPACKE_dpotrs(LAPACK_ROW_MAJOR, 'L', static_cast<lapack_int>(n), static_cast<lapack_int>(m), L,
+                           static_cast<lapack_int>(ldl), B, static_cast<lapack_int>(ldb)),
+            "dpotrs");
+}
+
+void trsm(bool lower, bool trans, long n, long m, const double* T, long ldt, double* B, long ldb) {
+    if (n == 0 || m == 0) return;
+    cblas_dtrsm(CblasRowMajor, CblasLeft, lower ? CblasLower : CblasUpper, trans ? CblasTrans : CblasNoTrans,
+                CblasNonUnit, static_cast<int>(n), static_cast<int>(m), 1.0, T, static_cast<int>(ldt), B,
+                static_cast<int>(ldb));
+}
+
+int getrf(long n, double* A, long lda, std::vector<long>& ipiv) {
+    ipiv.assign(static_cast<size_t>(n), 0);
+    if (n == 0) return 0;
+    std::vector<lapack_int> piv(static_cast<size_t>(n));
+    int info = checked(LAPACKE_dgetrf(LAPACK_ROW_MAJOR, static_cast<lapack_int>(n), static_cast<lapack_int>(n), A,
+                                      static_cast<lapack_int>(lda), piv.data()),
+                       "dgetrf");
+    for (size_t i = 0; i < piv.size(); ++i) ipiv[i] = piv[i];
+    return info;
+}
+
+int getri(long n, double* A, long lda, const std::vector<long>& ipiv) {
+    if (n == 0) return 0;
+    std::vector<lapack_int> piv(ipiv.begin(), ipiv.end());
+    return checked(LAPACKE_dgetri(LAPACK_ROW_MAJOR, static_cast<lapack_int>(n), A, static_cast<lapack_int>(lda),
+                                  piv.data()),
+                   "dgetri");
+}
+
+int syevd(long n, double* A, long lda, double* w) {
+    if (n == 0) return 0;
+    return checked(LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'V', 'L', static_cast<lapack_int>(n), A,
+                                  static_cast<lapack_int>(lda), w),
+                   "dsyevd");
 }
 
 void set_num_threads(int n) { openblas_set_num_threads(n); }

@@ -4,8 +4,13 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace ad {
+
+// Shapes (std::vector<long>) print as "[3, 4]". Declared here so that AD_CHECK messages anywhere
+// can stream shapes: ADL alone would not find an operator<< for a std:: type in namespace ad.
+std::ostream& operator<<(std::ostream& os, const std::vector<long>& shape);
 
 class Error : public std::runtime_error {
   public:
@@ -19,6 +24,7 @@ class Error : public std::runtime_error {
 #define AD_CHECK(cond, msg)                      \
     do {                                         \
         if (!(cond)) {                           \
+            using ::ad::operator<<;              \
             std::ostringstream ad_check_os_;     \
             ad_check_os_ << msg;                 \
             throw ::ad::Error(ad_check_os_.str()); \

@@ -18,6 +18,33 @@ NoGrad::~NoGrad() { g_grad_enabled = previous_; }
 GradMode::GradMode(bool enabled) : previous_(g_grad_enabled) { g_grad_enabled = enabled; }
 GradMode::~GradMode() { g_grad_enabled = previous_; }
 
+namespace {
+// Frees a node without recursion. Freeing a long chain (x -> op -> op -> ..., 1e5 deep) by nested
+// destructors (node -> input tensor -> its node -> ...) would overflow the stack, so each node's
+// inputs are parked on a per-thread list that the outermost call releases one at a time.
+struct NodeDeleter {
+    void operator()(Node* node) const {
+        struct Pending {
+            std::vector<Tensor> tensors;
+            bool draining = false;
+        };
+        // leaked, like the buffer pool: nodes owned by static tensors may die after thread-locals
+        thread_local Pending* pending = new Pending();
+        Pending& p = *pending;
+        const bool outermost = !p.draining;
+        p.draining = true;
+        for (Tensor& t : node->inputs) p.tensors.push_back(std::move(t));
+        delete node;
+        if (!outermost) return;
+        while (!p.tensors.empty()) {
+            Tensor t = std::move(p.tensors.back());
+            p.tensors.pop_back();
+        }  // t's destructor may free more nodes; they only append to the list
+        p.draining = false;
+    }
+};
+}  // namespace
+
 Tensor record(const char* name, Tensor out, std::vector<Tensor> inputs, BackwardFn backward) {
     if (!g_grad_enabled) return out;
     std::vector<char> needs(inputs.size());
@@ -27,7 +54,7 @@ Tensor record(const char* name, Tensor out, std::vector<Tensor> inputs, Backward
         any = any || needs[k];
     }
     if (!any) return out;
-    auto node = std::make_shared<Node>();
+    std::shared_ptr<Node> node(new Node(), NodeDeleter());
     node->name = name;
     node->inputs = std::move(inputs);
     node->needs = std::move(needs);

@@ -84,7 +84,9 @@ Tensor sum(const Tensor& x, const std::vector<long>& axes, bool keepdim) {
     std::vector<int> ax = normalize_axes(axes, x.ndim(), "sum");
     Tensor y = sum_kernel(x, ax);
     Shape keep = y.shape();
-    if (!keepdim) y = Tensor::view_of(y, reduced_shape(x.shape(), ax, false));
+    // always a fresh handle: with no axes sum_kernel returns x itself, and recording on it would
+    // make x its own graph node
+    y = Tensor::view_of(y, keepdim ? keep : reduced_shape(x.shape(), ax, false));
     return record("sum_axes", y, {x}, [keep](const Tensor& g, const Ctx& c) {
         return Grads{expand(reshape(g, keep), c.in[0].shape())};
     });
@@ -230,6 +232,9 @@ Tensor log_softmax(const Tensor& x, long axis) {
     });
 }
 
-Tensor softmax(const Tensor& x, long axis) { return exp(log_softmax(x, axis)); }
+Tensor softmax(const Tensor& x, long axis) {
+    normalize_axis(axis, x.ndim(), "softmax");  // so that a bad axis names softmax, not log_softmax
+    return exp(log_softmax(x, axis));
+}
 
 }  // namespace ad

@@ -1,2 +1,65 @@
+// atomgrad: the command-line program. Dispatches subcommands; any ad::Error becomes one line
+// "atomgrad: error: <message>" on stderr and exit code 1 (usage errors: exit code 2).
 #include <cstdio>
-int main() { std::puts("atomgrad"); return 0; }
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "autodiff/error.hpp"
+#include "cli/commands.hpp"
+
+namespace {
+
+const char* kUsage =
+    "atomgrad: machine-learning potentials and uncertainty, from scratch in C++\n"
+    "\n"
+    "usage: atomgrad <command> [arguments]\n"
+    "\n"
+    "commands:\n"
+    "  train OPTIONS.toml [-o model.ckpt] [--init WEIGHTS.ckpt] [--restart CKPT] [--run-dir DIR]\n"
+    "                       train a model as the options file says\n"
+    "  eval MODEL.ckpt DATA.csv [-o predictions.csv] [--json]\n"
+    "                       predictions and, with targets present, metrics\n"
+    "\n"
+    "See README.md for the options file.\n";
+
+// Keeps a message on one line: newlines inside become "; ".
+std::string one_line(std::string s) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    std::string out;
+    for (char c : s) {
+        if (c == '\n') out += "; ";
+        else out += c;
+    }
+    return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+        std::fputs(kUsage, args.empty() ? stderr : stdout);
+        return args.empty() ? 2 : 0;
+    }
+    const std::string command = args[0];
+    args.erase(args.begin());
+    try {
+        if (command == "train") return cli::cmd_train(args);
+        if (command == "eval") return cli::cmd_eval(args);
+        std::fprintf(stderr, "atomgrad: error: unknown command '%s'\n%s", command.c_str(), kUsage);
+        return 2;
+    } catch (const cli::UsageError& e) {
+        std::fprintf(stderr, "atomgrad %s: %s\n", command.c_str(), e.message.c_str());
+        return 2;
+    } catch (const ad::Error& e) {
+        std::fprintf(stderr, "atomgrad: error: %s\n", one_line(e.what()).c_str());
+        return 1;
+    } catch (const std::bad_alloc&) {
+        std::fprintf(stderr, "atomgrad: error: out of memory\n");
+        return 1;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "atomgrad: error: %s\n", one_line(e.what()).c_str());
+        return 1;
+    }
+}

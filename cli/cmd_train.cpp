@@ -1,0 +1,26 @@
+// atomgrad train OPTIONS.toml [-o model.ckpt] [--init WEIGHTS.ckpt] [--restart CKPT] [--run-dir DIR]
+#include <cstdio>
+
+#include "cli/commands.hpp"
+#include "cli/train_tabular.hpp"
+
+namespace cli {
+
+int cmd_train(const Args& args) {
+    const std::string usage =
+        "usage: atomgrad train OPTIONS.toml [-o model.ckpt] [--init WEIGHTS.ckpt] [--restart CHECKPOINT.ckpt] "
+        "[--run-dir DIR]";
+    ParsedArgs p = parse_args(args, {"-o", "--init", "--restart", "--run-dir"}, {}, usage);
+    if (p.positional.size() != 1) throw UsageError{"expected one options file\n" + usage};
+    if (p.has("--init") && p.has("--restart")) throw UsageError{"--init and --restart exclude each other\n" + usage};
+    TrainOptions options = read_train_options(p.positional[0]);
+    TrainRun run;
+    run.output_path = p.get("-o", "model.ckpt");
+    run.init_path = p.get("--init");
+    run.restart_path = p.get("--restart");
+    run.run_dir = p.get("--run-dir");
+    train_tabular(options, run);
+    return 0;
+}
+
+}  // namespace cli

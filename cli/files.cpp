@@ -1,0 +1,61 @@
+#include "cli/files.hpp"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+
+#include "autodiff/error.hpp"
+
+namespace cli {
+
+void write_file_atomic(const std::string& path, const std::string& content) {
+    const std::string tmp = path + ".tmp";
+    {
+        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+        AD_CHECK(out.good(), path << ": cannot write (" << std::strerror(errno) << ")");
+        out.write(content.data(), static_cast<std::streamsize>(content.size()));
+        out.flush();
+        if (!out.good()) {
+            std::remove(tmp.c_str());
+            AD_FAIL(path << ": write failed (" << std::strerror(errno) << ")");
+        }
+    }
+    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+        std::remove(tmp.c_str());
+        AD_FAIL(path << ": cannot rename the temporary file into place (" << std::strerror(errno) << ")");
+    }
+}
+
+void make_dirs(const std::string& path) {
+    std::string cur;
+    for (size_t i = 0; i <= path.size(); ++i) {
+        if (i == path.size() || path[i] == '/') {
+            if (!cur.empty() && cur != "." && !file_exists(cur))
+                AD_CHECK(::mkdir(cur.c_str(), 0755) == 0 || errno == EEXIST,
+                         cur << ": cannot create the directory (" << std::strerror(errno) << ")");
+        }
+        if (i < path.size()) cur += path[i];
+    }
+}
+
+bool file_exists(const std::string& path) {
+    struct stat st;
+    return ::stat(path.c_str(), &st) == 0;
+}
+
+std::string dirname_of(const std::string& path) {
+    size_t p = path.find_last_of('/');
+    if (p == std::string::npos) return ".";
+    return p == 0 ? "/" : path.substr(0, p);
+}
+
+std::string join_path(const std::string& a, const std::string& b) {
+    if (b.empty()) return a;
+    if (b[0] == '/' || a.empty() || a == ".") return b;
+    return a.back() == '/' ? a + b : a + "/" + b;
+}
+
+}  // namespace cli

@@ -1,0 +1,234 @@
+#include "cli/train_options.hpp"
+
+#include <sstream>
+
+#include "autodiff/error.hpp"
+#include "nn/activation.hpp"
+
+namespace cli {
+
+namespace {
+
+const std::map<std::string, Kind>& schema() {
+    static const std::map<std::string, Kind> s = {
+        {"seed", Kind::integer},
+        {"base_precision", Kind::integer},
+        {"architecture", Kind::table},
+        {"architecture.name", Kind::string},
+        {"architecture.model", Kind::table},
+        {"architecture.model.hidden", Kind::integer_list},
+        {"architecture.model.activation", Kind::string},
+        {"architecture.model.bias", Kind::boolean},
+        {"architecture.training", Kind::table},
+        {"architecture.training.num_epochs", Kind::integer},
+        {"architecture.training.batch_size", Kind::integer},
+        {"architecture.training.learning_rate", Kind::floating},
+        {"architecture.training.optimizer", Kind::string},
+        {"architecture.training.weight_decay", Kind::floating},
+        {"architecture.training.momentum", Kind::floating},
+        {"architecture.training.nesterov", Kind::boolean},
+        {"architecture.training.warmup_fraction", Kind::floating},
+        {"architecture.training.scheduler", Kind::string},
+        {"architecture.training.scheduler_step_size", Kind::integer},
+        {"architecture.training.scheduler_gamma", Kind::floating},
+        {"architecture.training.plateau_factor", Kind::floating},
+        {"architecture.training.plateau_patience", Kind::integer},
+        {"architecture.training.grad_clip_norm", Kind::floating},
+        {"architecture.training.log_interval", Kind::integer},
+        {"architecture.training.checkpoint_interval", Kind::integer},
+        {"architecture.training.loss", Kind::string},
+        {"architecture.training.huber_delta", Kind::floating},
+        {"architecture.training.best_model_metric", Kind::string},
+        {"architecture.training.scale_inputs", Kind::boolean},
+        {"architecture.training.scale_targets", Kind::boolean},
+        {"training_set", Kind::table},
+        {"training_set.read_from", Kind::string},
+        {"training_set.target", Kind::string_or_list},
+        {"training_set.features", Kind::string_or_list},
+        {"training_set.task", Kind::string},
+        {"validation_set", Kind::fraction_or_file},
+        {"validation_set.read_from", Kind::string},
+        {"test_set", Kind::fraction_or_file},
+        {"test_set.read_from", Kind::string},
+    };
+    return s;
+}
+
+void require_one_of(const Options& o, const std::string& key, const std::string& value,
+                    const std::vector<std::string>& allowed) {
+    for (const auto& a : allowed)
+        if (a == value) return;
+    std::ostringstream os;
+    for (size_t k = 0; k < allowed.size(); ++k) os << (k ? ", " : "") << allowed[k];
+    AD_FAIL(o.where(key) << ": '" << key << "' expected one of " << os.str() << ", got '" << value << "'");
+}
+
+DataSource read_source(const Options& o, const std::string& key, DataSource fallback) {
+    if (!o.has(key)) return fallback;
+    DataSource d;
+    if (o.has(key + ".read_from") || o.is_string(key)) {
+        d.kind = DataSource::Kind::file;
+        d.path = o.is_string(key) ? o.get_string(key, "") : o.get_string(key + ".read_from", "");
+        return d;
+    }
+    AD_CHECK(!o.is_table(key), o.where(key) << ": '" << key << "' expected a table with read_from, got a table without it");
+    d.fraction = o.get_float(key, 0.0);
+    AD_CHECK(d.fraction > 0 && d.fraction < 1,
+             o.where(key) << ": '" << key << "' expected a fraction in (0, 1), got " << d.fraction);
+    d.kind = DataSource::Kind::fraction;
+    return d;
+}
+
+}  // namespace
+
+TrainOptions parse_train_options(const Options& o) {
+    o.check(schema());
+    TrainOptions t;
+    t.options_path = o.name();
+    t.seed = o.get_int("seed", t.seed);
+    AD_CHECK(t.seed >= 0, o.where("seed") << ": 'seed' expected a non-negative integer, got " << t.seed);
+    long precision = o.get_int("base_precision", 64);
+    AD_CHECK(precision == 64, o.where("base_precision") << ": 'base_precision' expected 64 (atomgrad computes in float64), got "
+                                                        << precision);
+
+    AD_CHECK(o.has("architecture.name"), o.name() << ": expected 'architecture.name' (e.g. name = \"mlp\"), found none");
+    t.architecture = o.get_string("architecture.name", t.architecture);
+    require_one_of(o, "architecture.name", t.architecture, {"mlp"});
+
+    const std::string m = "architecture.model.";
+    t.hidden = o.get_int_list(m + "hidden", t.hidden);
+    for (long h : t.hidden)
+        AD_CHECK(h > 0, o.where(m + "hidden") << ": '" << m << "hidden' expected positive layer widths, got " << h);
+    t.activation = o.get_string(m + "activation", t.activation);
+    require_one_of(o, m + "activation", t.activation, {"tanh", "relu", "silu", "gelu", "sigmoid", "softplus"});
+    t.bias = o.get_bool(m + "bias", t.bias);
+
+    const std::string p = "architecture.training.";
+    auto positive_int = [&](const std::string& key, long fallback) {
+        long v = o.get_int(p + key, fallback);
+        AD_CHECK(v > 0, o.where(p + key) << ": '" << p << key << "' expected a positive integer, got " << v);
+        return v;
+    };
+    auto non_negative = [&](const std::string& key, double fallback) {
+        double v = o.get_float(p + key, fallback);
+        AD_CHECK(v >= 0, o.where(p + key) << ": '" << p << key << "' expected a number >= 0, got " << v);
+        return v;
+    };
+    t.num_epochs = positive_int("num_epochs", t.num_epochs);
+    t.batch_size = positive_int("batch_size", t.batch_size);
+    t.learning_rate = o.get_float(p + "learning_rate", t.learning_rate);
+    AD_CHECK(t.learning_rate > 0, o.where(p + "learning_rate") << ": '" << p << "learning_rate' expected a number > 0, got "
+                                                               << t.learning_rate);
+    t.optimizer = o.get_string(p + "optimizer", t.optimizer);
+    require_one_of(o, p + "optimizer", t.optimizer, {"adam", "adamw", "sgd"});
+    t.weight_decay = non_negative("weight_decay", t.weight_decay);
+    t.momentum = non_negative("momentum", t.momentum);
+    t.nesterov = o.get_bool(p + "nesterov", t.nesterov);
+    t.warmup_fraction = non_negative("warmup_fraction", t.warmup_fraction);
+    AD_CHECK(t.warmup_fraction < 1, o.where(p + "warmup_fraction") << ": '" << p
+                                                                   << "warmup_fraction' expected a number in [0, 1), got "
+                                                                   << t.warmup_fraction);
+    t.scheduler = o.get_string(p + "scheduler", t.scheduler);
+    require_one_of(o, p + "scheduler", t.scheduler, {"constant", "cosine", "step", "plateau"});
+    t.scheduler_step_size = positive_int("scheduler_step_size", t.scheduler_step_size);
+    t.scheduler_gamma = non_negative("scheduler_gamma", t.scheduler_gamma);
+    t.plateau_factor = non_negative("plateau_factor", t.plateau_factor);
+    AD_CHECK(t.plateau_factor > 0 && t.plateau_factor < 1,
+             o.where(p + "plateau_factor") << ": '" << p << "plateau_factor' expected a number in (0, 1), got "
+                                           << t.plateau_factor);
+    t.plateau_patience = o.get_int(p + "plateau_patience", t.plateau_patience);
+    AD_CHECK(t.plateau_patience >= 0, o.where(p + "plateau_patience") << ": '" << p
+                                                                     << "plateau_patience' expected an integer >= 0, got "
+                                                                     << t.plateau_patience);
+    t.grad_clip_norm = non_negative("grad_clip_norm", t.grad_clip_norm);
+    t.log_interval = positive_int("log_interval", t.log_interval);
+    t.checkpoint_interval = positive_int("checkpoint_interval", t.checkpoint_interval);
+    t.huber_delta = o.get_float(p + "huber_delta", t.huber_delta);
+    AD_CHECK(t.huber_delta > 0, o.where(p + "huber_delta") << ": '" << p << "huber_delta' expected a number > 0, got "
+                                                           << t.huber_delta);
+    t.scale_inputs = o.get_bool(p + "scale_inputs", t.scale_inputs);
+    t.scale_targets = o.get_bool(p + "scale_targets", t.scale_targets);
+
+    AD_CHECK(o.has("training_set.read_from"), o.name() << ": expected 'training_set.read_from' (the training CSV), found none");
+    t.train_path = o.get_string("training_set.read_from", "");
+    AD_CHECK(o.has("training_set.target"), o.name() << ": expected 'training_set.target' (the target column), found none");
+    t.targets = o.get_string_list("training_set.target", {});
+    AD_CHECK(!t.targets.empty(), o.where("training_set.target") << ": 'training_set.target' expected at least one column name");
+    t.features = o.get_string_list("training_set.features", {});
+    t.task = o.get_string("training_set.task", t.task);
+    require_one_of(o, "training_set.task", t.task, {"regression", "classification"});
+    AD_CHECK(t.task == "regression" || t.targets.size() == 1,
+             o.where("training_set.target") << ": 'training_set.target' expected one label column for classification, got "
+                                            << t.targets.size());
+
+    bool classification = t.task == "classification";
+    t.loss = o.get_string(p + "loss", classification ? "cross_entropy" : "mse");
+    if (classification)
+        require_one_of(o, p + "loss", t.loss, {"cross_entropy"});
+    else
+        require_one_of(o, p + "loss", t.loss, {"mse", "mae", "huber"});
+    t.best_model_metric = o.get_string(p + "best_model_metric", t.best_model_metric);
+    if (classification)
+        require_one_of(o, p + "best_model_metric", t.best_model_metric, {"loss", "accuracy"});
+    else
+        require_one_of(o, p + "best_model_metric", t.best_model_metric, {"loss", "rmse", "mae"});
+    if (classification) t.scale_targets = false;
+
+    t.validation = read_source(o, "validation_set", t.validation);
+    t.test = read_source(o, "test_set", t.test);
+    return t;
+}
+
+TrainOptions read_train_options(const std::string& path) { return parse_train_options(Options::from_file(path)); }
+
+namespace {
+std::string q(const std::string& s) {
+    std::string out = "\"";
+    for (char c : s) {
+        if (c == '"' || c == '\\') out += '\\';
+        out += c;
+    }
+    return out + "\"";
+}
+std::string list(const std::vector<std::string>& xs) {
+    std::string out = "[";
+    for (size_t k = 0; k < xs.size(); ++k) out += (k ? ", " : "") + q(xs[k]);
+    return out + "]";
+}
+std::string source(const DataSource& d) {
+    if (d.kind == DataSource::Kind::file) return q(d.path);
+    std::ostringstream os;
+    os << d.fraction;
+    return os.str();
+}
+}  // namespace
+
+std::string TrainOptions::to_toml() const {
+    std::ostringstream os;
+    os.precision(17);
+    os << "# fully expanded options of this run (defaults filled in)\n";
+    os << "seed = " << seed << "\nbase_precision = 64\n";
+    if (validation.kind != DataSource::Kind::none) os << "validation_set = " << source(validation) << "\n";
+    if (test.kind != DataSource::Kind::none) os << "test_set = " << source(test) << "\n";
+    os << "\n[architecture]\nname = " << q(architecture) << "\n";
+    os << "\n[architecture.model]\nhidden = [";
+    for (size_t k = 0; k < hidden.size(); ++k) os << (k ? ", " : "") << hidden[k];
+    os << "]\nactivation = " << q(activation) << "\nbias = " << (bias ? "true" : "false") << "\n";
+    os << "\n[architecture.training]\n";
+    os << "num_epochs = " << num_epochs << "\nbatch_size = " << batch_size << "\nlearning_rate = " << learning_rate
+       << "\noptimizer = " << q(optimizer) << "\nweight_decay = " << weight_decay << "\nmomentum = " << momentum
+       << "\nnesterov = " << (nesterov ? "true" : "false") << "\nwarmup_fraction = " << warmup_fraction
+       << "\nscheduler = " << q(scheduler) << "\nscheduler_step_size = " << scheduler_step_size
+       << "\nscheduler_gamma = " << scheduler_gamma << "\nplateau_factor = " << plateau_factor
+       << "\nplateau_patience = " << plateau_patience << "\ngrad_clip_norm = " << grad_clip_norm
+       << "\nlog_interval = " << log_interval << "\ncheckpoint_interval = " << checkpoint_interval
+       << "\nloss = " << q(loss) << "\nhuber_delta = " << huber_delta << "\nbest_model_metric = "
+       << q(best_model_metric) << "\nscale_inputs = " << (scale_inputs ? "true" : "false")
+       << "\nscale_targets = " << (scale_targets ? "true" : "false") << "\n";
+    os << "\n[training_set]\nread_from = " << q(train_path) << "\ntarget = " << list(targets) << "\n";
+    if (!features.empty()) os << "features = " << list(features) << "\n";
+    os << "task = " << q(task) << "\n";
+    return os.str();
+}
+
+}  // namespace cli

@@ -1,0 +1,68 @@
+// The options of `atomgrad train` for tabular data, in metatrain's layout (TOML):
+//   seed, base_precision, validation_set, test_set            (top level)
+//   [architecture] name = "mlp"; [architecture.model]; [architecture.training]
+//   [training_set] read_from, target, features, task
+// Defaults live here, in one struct; parse_train_options() rejects unknown keys and bad values
+// naming file, line and key; to_toml() writes the fully expanded options of a run.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "cli/options.hpp"
+
+namespace cli {
+
+/// A validation or test set: a fraction of the training file, another file, or nothing.
+struct DataSource {
+    enum class Kind { none, fraction, file } kind = Kind::none;
+    double fraction = 0.0;
+    std::string path;
+};
+
+struct TrainOptions {
+    std::string options_path;  ///< the file read (relative data paths resolve against its folder)
+    long seed = 0;
+    // [architecture]
+    std::string architecture = "mlp";
+    // [architecture.model]
+    std::vector<long> hidden = {64, 64};  ///< neurons per hidden layer
+    std::string activation = "tanh";      ///< tanh | relu | silu | gelu | sigmoid | softplus
+    bool bias = true;                     ///< biases in every Linear layer
+    // [architecture.training]
+    long num_epochs = 100;
+    long batch_size = 32;
+    double learning_rate = 1e-3;
+    std::string optimizer = "adam";  ///< adam | adamw | sgd
+    double weight_decay = 0.0;       ///< adam/sgd: L2 in the gradient; adamw: decoupled
+    double momentum = 0.9;           ///< sgd only
+    bool nesterov = false;           ///< sgd only
+    double warmup_fraction = 0.0;    ///< fraction of all steps spent in linear warm-up
+    std::string scheduler = "constant";  ///< constant | cosine | step | plateau
+    long scheduler_step_size = 100;  ///< step: epochs between two decays
+    double scheduler_gamma = 0.1;    ///< step: decay factor
+    double plateau_factor = 0.5;     ///< plateau: lr factor
+    long plateau_patience = 10;      ///< plateau: epochs without improvement of the validation loss
+    double grad_clip_norm = 0.0;     ///< clip the gradient 2-norm to this (0: off)
+    long log_interval = 10;          ///< epochs between log lines (no effect on the CSV log)
+    long checkpoint_interval = 100;  ///< epochs between training checkpoints
+    std::string loss = "";           ///< mse | mae | huber (regression), cross_entropy; "" = mse / cross_entropy
+    double huber_delta = 1.0;
+    std::string best_model_metric = "loss";  ///< loss | rmse | mae (regression) | accuracy (classification)
+    bool scale_inputs = true;   ///< standardise features with training-set statistics
+    bool scale_targets = true;  ///< standardise regression targets (undone in the saved model)
+    // [training_set]
+    std::string train_path;
+    std::vector<std::string> targets;
+    std::vector<std::string> features;  ///< empty: every column that is not a target
+    std::string task = "regression";
+    DataSource validation{DataSource::Kind::fraction, 0.1, ""};
+    DataSource test;
+
+    /// The fully expanded options as TOML (paths as given).
+    std::string to_toml() const;
+};
+
+TrainOptions parse_train_options(const Options& opts);
+TrainOptions read_train_options(const std::string& path);
+
+}  // namespace cli
