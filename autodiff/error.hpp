@@ -17,6 +17,9 @@ class Error : public std::runtime_error {
     explicit Error(const std::string& message) : std::runtime_error(message) {}
 };
 
+/// Throws ad::Error(message); [[noreturn]] so that AD_FAIL may end a function returning a value.
+[[noreturn]] inline void fail(const std::string& message) { throw Error(message); }
+
 }  // namespace ad
 
 /// Throws ad::Error with a streamed message when `cond` is false:
@@ -32,4 +35,10 @@ class Error : public std::runtime_error {
     } while (0)
 
 /// Throws ad::Error unconditionally with a streamed message.
-#define AD_FAIL(msg) AD_CHECK(false, msg)
+#define AD_FAIL(msg)                     \
+    do {                                 \
+        using ::ad::operator<<;          \
+        std::ostringstream ad_fail_os_;  \
+        ad_fail_os_ << msg;              \
+        ::ad::fail(ad_fail_os_.str());   \
+    } while (0)

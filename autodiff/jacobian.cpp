@@ -18,8 +18,9 @@ std::vector<Tensor> jacobian(const Function& f, const Inputs& inputs, CreateGrap
             wrt.push_back(inputs[k]);
             wrt_index.push_back(k);
         }
-    AD_CHECK(!wrt.empty(), "jacobian: expected at least one input that requires grad, got none; "
-                           "call set_requires_grad() on the inputs to differentiate");
+    AD_CHECK(!wrt.empty(),
+             "jacobian: expected at least one input that requires grad, got none; "
+             "call set_requires_grad() on the inputs to differentiate");
     Tensor y = f(inputs);
     AD_CHECK(y.defined(), "jacobian: expected the function to return a tensor, got an undefined one");
     const long m = y.numel();
@@ -63,8 +64,8 @@ Tensor per_sample_jacobian(const std::function<Tensor(const Tensor& x)>& model, 
         Tensor xi = slice(xd, 0, i, i + 1);  // [1, ...]
         Tensor yi = model(xi);
         AD_CHECK(yi.defined() && yi.ndim() == 2 && yi.dim(0) == 1 && (i == 0 || yi.dim(1) == o),
-                 "per_sample_jacobian: expected the model to map one sample " << xi.shape() << " to [1, "
-                     << (i == 0 ? std::string("o") : std::to_string(o)) << "], got "
+                 "per_sample_jacobian: expected the model to map one sample "
+                     << xi.shape() << " to [1, " << (i == 0 ? std::string("o") : std::to_string(o)) << "], got "
                      << (yi.defined() ? to_string(yi.shape()) : std::string("an undefined tensor")));
         if (i == 0) {
             o = yi.dim(1);

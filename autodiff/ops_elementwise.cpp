@@ -2,6 +2,7 @@
 // Binary ops broadcast (NumPy rule) and undo it in backward with sum_to.
 #include <cmath>
 
+#include "autodiff/fastmath.hpp"
 #include "autodiff/kernels.hpp"
 #include "autodiff/ops.hpp"
 
@@ -105,7 +106,8 @@ Tensor square(const Tensor& x) {
 
 // y = e^x;  gx = g y
 Tensor exp(const Tensor& x) {
-    Tensor y = kern::map(x, [](double u) { return std::exp(u); });
+    Tensor y = Tensor::empty(x.shape());
+    fast::exp(x.data(), y.data(), x.numel());
     return record("exp", y, {x}, [](const Tensor& g, const Ctx& c) { return Grads{mul(g, c.out)}; });
 }
 
@@ -138,7 +140,8 @@ Tensor abs(const Tensor& x) {
 
 // y = tanh x;  gx = g (1 - y^2)
 Tensor tanh(const Tensor& x) {
-    Tensor y = kern::map(x, [](double u) { return std::tanh(u); });
+    Tensor y = Tensor::empty(x.shape());
+    fast::tanh(x.data(), y.data(), x.numel());
     return record("tanh", y, {x}, [](const Tensor& g, const Ctx& c) { return Grads{tanh_backward(g, c.out)}; });
 }
 
@@ -155,12 +158,8 @@ Tensor tanh_backward(const Tensor& g, const Tensor& y) {
 
 // y = 1 / (1 + e^-x);  gx = g y (1 - y)
 Tensor sigmoid(const Tensor& x) {
-    Tensor y = kern::map(x, [](double u) {
-        // split by sign so that e^{|u|} never overflows
-        if (u >= 0) return 1.0 / (1.0 + std::exp(-u));
-        double e = std::exp(u);
-        return e / (1.0 + e);
-    });
+    Tensor y = Tensor::empty(x.shape());
+    fast::sigmoid(x.data(), y.data(), x.numel());
     return record("sigmoid", y, {x}, [](const Tensor& g, const Ctx& c) { return Grads{sigmoid_backward(g, c.out)}; });
 }
 
@@ -186,10 +185,11 @@ Tensor relu(const Tensor& x) {
 
 // y = x s, s = sigmoid(x);  gx = g s (1 + x (1 - s))
 Tensor silu(const Tensor& x) {
-    Tensor y = kern::map(x, [](double u) {
-        double s = u >= 0 ? 1.0 / (1.0 + std::exp(-u)) : std::exp(u) / (1.0 + std::exp(u));
-        return u * s;
-    });
+    Tensor y = Tensor::empty(x.shape());
+    fast::sigmoid(x.data(), y.data(), x.numel());
+    const double* px = x.data();
+    double* py = y.data();
+    for (long i = 0; i < x.numel(); ++i) py[i] *= px[i];
     return record("silu", y, {x}, [](const Tensor& g, const Ctx& c) {
         const Tensor& xx = c.in[0];
         Tensor s = sigmoid(xx);

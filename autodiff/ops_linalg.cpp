@@ -47,8 +47,7 @@ void check_symmetric(const Tensor& A, const char* op) {
         for (long j = 0; j < i; ++j)
             AD_CHECK(std::fabs(a[i * n + j] - a[j * n + i]) <= 1e-8 * scale,
                      op << ": expected a symmetric matrix, got A[" << i << ", " << j << "] = " << a[i * n + j]
-                        << " and A[" << j << ", " << i << "] = " << a[j * n + i]
-                        << "; symmetrise with (A + A^T) / 2");
+                        << " and A[" << j << ", " << i << "] = " << a[j * n + i] << "; symmetrise with (A + A^T) / 2");
 }
 
 // Runs a 2-D solve on a vector right-hand side b [n] as the matrix [n, 1] (reshape is an op, so
@@ -119,9 +118,9 @@ Tensor cholesky(const Tensor& A) {
         for (long j = i + 1; j < n; ++j) pl[i * n + j] = 0.0;
     return record("cholesky", L, {A}, [](const Tensor& g, const Ctx& c) {
         const Tensor& Lc = c.out;
-        Tensor P = matmul_tn(Lc, g);                                          // L^T gL
-        Tensor phi = add(tril(P, -1), mul(diag(diagonal(P)), 0.5));         // Phi(L^T gL)
-        Tensor Y = triangular_solve(phi, Lc, Triangle::lower, Transpose::yes); // L^{-T} Phi
+        Tensor P = matmul_tn(Lc, g);                                            // L^T gL
+        Tensor phi = add(tril(P, -1), mul(diag(diagonal(P)), 0.5));             // Phi(L^T gL)
+        Tensor Y = triangular_solve(phi, Lc, Triangle::lower, Transpose::yes);  // L^{-T} Phi
         // Y L^{-1} = (L^{-T} Y^T)^T
         Tensor S = transpose(triangular_solve(transpose(Y), Lc, Triangle::lower, Transpose::yes));
         return Grads{sym(S)};
@@ -135,12 +134,13 @@ Tensor cholesky(const Tensor& A) {
 Tensor cholesky_solve(const Tensor& B, const Tensor& L) {
     check_square(L, "cholesky_solve");
     const long n = L.dim(0);
-    AD_CHECK((B.ndim() == 1 || B.ndim() == 2) && B.dim(0) == n,
-             "cholesky_solve: expected B [" << n << ", m] or [" << n << "] for L " << L.shape() << ", got B "
-                                             << B.shape());
+    AD_CHECK((B.ndim() == 1 || B.ndim() == 2) && B.dim(0) == n, "cholesky_solve: expected B ["
+                                                                    << n << ", m] or [" << n << "] for L " << L.shape()
+                                                                    << ", got B " << B.shape());
     for (long i = 0; i < n; ++i)
-        AD_CHECK(L.data()[i * n + i] != 0.0, "cholesky_solve: expected a Cholesky factor with a non-zero diagonal, got L["
-                                                 << i << ", " << i << "] = 0; factor A with cholesky(A) first");
+        AD_CHECK(L.data()[i * n + i] != 0.0,
+                 "cholesky_solve: expected a Cholesky factor with a non-zero diagonal, got L["
+                     << i << ", " << i << "] = 0; factor A with cholesky(A) first");
     return solve_columns(B, [&L, n](const Tensor& B2) {
         const long m = B2.dim(1);
         Tensor X = B2.clone();
@@ -162,12 +162,12 @@ Tensor cholesky_solve(const Tensor& B, const Tensor& L) {
 Tensor triangular_solve(const Tensor& B, const Tensor& T, Triangle tri, Transpose trans) {
     check_square(T, "triangular_solve");
     const long n = T.dim(0);
-    AD_CHECK((B.ndim() == 1 || B.ndim() == 2) && B.dim(0) == n,
-             "triangular_solve: expected B [" << n << ", m] or [" << n << "] for T " << T.shape() << ", got B "
-                                               << B.shape());
+    AD_CHECK((B.ndim() == 1 || B.ndim() == 2) && B.dim(0) == n, "triangular_solve: expected B ["
+                                                                    << n << ", m] or [" << n << "] for T " << T.shape()
+                                                                    << ", got B " << B.shape());
     for (long i = 0; i < n; ++i)
-        AD_CHECK(T.data()[i * n + i] != 0.0, "triangular_solve: expected a non-singular triangular matrix, got T["
-                                                 << i << ", " << i << "] = 0");
+        AD_CHECK(T.data()[i * n + i] != 0.0,
+                 "triangular_solve: expected a non-singular triangular matrix, got T[" << i << ", " << i << "] = 0");
     return solve_columns(B, [&T, n, tri, trans](const Tensor& B2) {
         const long m = B2.dim(1);
         Tensor X = B2.clone();
@@ -196,9 +196,8 @@ Tensor inverse(const Tensor& A) {
     AD_CHECK(info == 0, "inverse: expected a non-singular matrix, got one whose LU factor has U["
                             << info - 1 << ", " << info - 1 << "] = 0 (LAPACK dgetrf info=" << info
                             << "); check for linearly dependent rows or columns, or add a small ridge to the diagonal");
-    return record("inverse", Y, {A}, [](const Tensor& g, const Ctx& c) {
-        return Grads{neg(matmul_tn(c.out, matmul_nt(g, c.out)))};
-    });
+    return record("inverse", Y, {A},
+                  [](const Tensor& g, const Ctx& c) { return Grads{neg(matmul_tn(c.out, matmul_nt(g, c.out)))}; });
 }
 
 // y [] = log det A from the LU factors (dgetrf): det A = prod_i U[i, i] * (-1)^(row swaps),
@@ -223,7 +222,8 @@ Tensor logdet(const Tensor& A) {
         log_abs += std::log(std::fabs(u));
     }
     AD_CHECK(sign > 0, "logdet: expected a matrix with positive determinant, got det < 0 (log|det| = "
-                           << log_abs << "); for a covariance or precision matrix this means it is not "
+                           << log_abs
+                           << "); for a covariance or precision matrix this means it is not "
                               "positive-definite: add jitter to the diagonal");
     return record("logdet", Tensor::scalar(log_abs), {A},
                   [](const Tensor& g, const Ctx& c) { return Grads{mul(transpose(inverse(c.in[0])), g)}; });
@@ -252,18 +252,21 @@ std::pair<Tensor, Tensor> eigh(const Tensor& A) {
     V = record("eigh_vectors", V, {A}, [](const Tensor& gV, const Ctx& c) {
         const Tensor &Ac = c.in[0], &Vc = c.out;
         const long m = Vc.dim(0);
-        Tensor wv = diagonal(matmul_tn(Vc, matmul(Ac, Vc)));                       // [n]
-        Tensor gap = sub(reshape(wv, {1, m}), reshape(wv, {m, 1}));                 // [i, j] = w[j] - w[i]
-        Tensor off = sub(Tensor::ones({m, m}), eye(m));                             // 1 off the diagonal
+        Tensor wv = diagonal(matmul_tn(Vc, matmul(Ac, Vc)));         // [n]
+        Tensor gap = sub(reshape(wv, {1, m}), reshape(wv, {m, 1}));  // [i, j] = w[j] - w[i]
+        Tensor off = sub(Tensor::ones({m, m}), eye(m));              // 1 off the diagonal
+        // Gaps below 1e-12 max|w| are rounding noise of a repeated eigenvalue (dsyevd resolves
+        // eigenvalues to ~1e-16 max|w|), where F, and the gradient, would be noise over noise.
         double scale = 0, min_gap = HUGE_VAL;
         for (long i = 0; i < m; ++i) scale = std::max(scale, std::fabs(wv[i]));
         for (long i = 0; i + 1 < m; ++i) min_gap = std::min(min_gap, std::fabs(wv[i + 1] - wv[i]));
-        AD_CHECK(m < 2 || min_gap > 1e-12 * std::max(scale, 1.0),
+        AD_CHECK(m < 2 || min_gap > 1e-12 * scale,
                  "eigh: expected distinct eigenvalues for the eigenvectors' gradient, got a gap of "
-                     << min_gap << " between neighbouring eigenvalues; the eigenvectors of a repeated eigenvalue "
+                     << min_gap
+                     << " between neighbouring eigenvalues; the eigenvectors of a repeated eigenvalue "
                         "are not unique, differentiate a function of the eigenspace such as V diag(f(w)) V^T instead");
         Tensor F = where(off, div(Tensor::scalar(1.0), add(gap, eye(m))), Tensor::scalar(0.0));  // [n, n]
-        Tensor inner = mul(F, matmul_tn(Vc, gV));                                  // F o (V^T gV)
+        Tensor inner = mul(F, matmul_tn(Vc, gV));                                                // F o (V^T gV)
         return Grads{sym(matmul(Vc, matmul_nt(inner, Vc)))};
     });
     w = record("eigh_values", w, {A, V}, [](const Tensor& gw, const Ctx& c) {

@@ -22,7 +22,7 @@ ad::Tensor activate(Activation a, const ad::Tensor& x) {
         case Activation::softplus: return ad::softplus(x);
         case Activation::identity: return x;
     }
-    AD_FAIL("activate: unknown activation " << static_cast<int>(a));
+    throw ad::Error("activate: unknown activation " + std::to_string(static_cast<int>(a)));
 }
 
 std::string to_string(Activation a) {
@@ -35,7 +35,7 @@ std::string to_string(Activation a) {
         case Activation::softplus: return "softplus";
         case Activation::identity: return "identity";
     }
-    AD_FAIL("to_string: unknown activation " << static_cast<int>(a));
+    throw ad::Error("to_string: unknown activation " + std::to_string(static_cast<int>(a)));
 }
 
 Activation parse_activation(const std::string& name) {
@@ -44,7 +44,7 @@ Activation parse_activation(const std::string& name) {
         if (to_string(a) == name) return a;
         names += (names.empty() ? "" : ", ") + to_string(a);
     }
-    AD_FAIL("activation: expected one of " << names << ", got '" << name << "'");
+    throw ad::Error("activation: expected one of " + names + ", got '" + name + "'");
 }
 
 }  // namespace nn

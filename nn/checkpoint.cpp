@@ -44,7 +44,7 @@ std::string where(const std::string& path) { return path.empty() ? std::string("
 const ad::Tensor& Checkpoint::get(const std::string& name) const {
     for (const auto& kv : tensors)
         if (kv.first == name) return kv.second;
-    AD_FAIL(where(path) << ": expected a tensor named '" << name << "', found none");
+    throw ad::Error(where(path) + ": expected a tensor named '" + name + "', found none");
 }
 
 bool Checkpoint::has(const std::string& name) const {

@@ -57,7 +57,7 @@ long Json::as_long() const {
 size_t Json::size() const {
     if (type_ == Type::array) return array_.size();
     if (type_ == Type::object) return object_.size();
-    AD_FAIL("json: expected array or object, got " << to_string(type_));
+    throw ad::Error(std::string("json: expected array or object, got ") + to_string(type_));
 }
 
 const Json& Json::at(size_t i) const {
@@ -224,7 +224,7 @@ class Parser {
                 std::snprintf(buf, sizeof buf, "byte 0x%02x", c);
             got = std::string(", got ") + buf;
         }
-        AD_FAIL("json: " << what << " at offset " << pos_ << got);
+        throw ad::Error("json: " + what + " at offset " + std::to_string(pos_) + got);
     }
 
     void skip_ws() {

@@ -58,6 +58,7 @@ class LrSchedule {
 LrSchedule warmup_then(double base_lr, long warmup_steps, ScheduleKind kind, long total_steps,
                        ScheduleOptions options = {});
 
+/// Defaults as torch's except factor (torch: 0.1).
 struct PlateauOptions {
     double factor = 0.5;      ///< lr multiplier on a reduction, in (0, 1)
     long patience = 10;       ///< bad calls tolerated before reducing

@@ -91,7 +91,8 @@ TEST_CASE("jacobian: values, finite differences, second order, errors", "[autodi
     SECTION("CreateGraph::yes: the Hessian as the Jacobian of a gradient, and gradcheck of J") {
         // f(x) = sum x^3 + x[0] x[1];  H = diag(6 x) + (e0 e1^T + e1 e0^T)
         ad::Function gradient = [](const ad::Inputs& in) {
-            Tensor f = ad::add(ad::sum(ad::pow(in[0], 3)), ad::mul(ad::slice(in[0], 0, 0, 1), ad::slice(in[0], 0, 1, 2)));
+            Tensor f =
+                ad::add(ad::sum(ad::pow(in[0], 3)), ad::mul(ad::slice(in[0], 0, 0, 1), ad::slice(in[0], 0, 1, 2)));
             return ad::grad(ad::sum(f), {in[0]}, ad::CreateGraph::yes)[0];
         };
         Tensor H = ad::jacobian(gradient, {x})[0];
@@ -168,21 +169,25 @@ TEST_CASE("per_sample_jacobian: values, finite differences, errors", "[autodiff]
         auto batch = [&](const ad::Inputs& in) { return ad::linear(ad::tanh(ad::linear(x, in[0], b1)), W2, b2); };
         Tensor JW1 = ad::jacobian(batch, {W1})[0];  // [n, o, h, d]
         for (long i = 0; i < n; ++i)
-            CHECK_THAT(ad::reshape(ad::slice(ad::slice(JW1, 0, i, i + 1), 1, 0, o), {o, h * d}),
-                       AllClose(ad::reshape(ad::slice(ad::slice(J, 0, i, i + 1), 2, 0, h * d), {o, h * d}), 1e-13,
-                                1e-13));
+            CHECK_THAT(
+                ad::reshape(ad::slice(ad::slice(JW1, 0, i, i + 1), 1, 0, o), {o, h * d}),
+                AllClose(ad::reshape(ad::slice(ad::slice(J, 0, i, i + 1), 2, 0, h * d), {o, h * d}), 1e-13, 1e-13));
     }
 
     SECTION("errors") {
         Tensor W = rng.normal({2, 3}).set_requires_grad(true);
         Tensor x = rng.normal({4, 3});
         auto flat = [&](const Tensor& xi) { return ad::reshape(ad::linear(xi, W, Tensor()), {2}); };
-        REQUIRE_THROWS_WITH(ad::per_sample_jacobian(flat, {W}, x),
-                            Catch::Contains("per_sample_jacobian: expected the model to map one sample [1, 3] to [1, o], got [2]"));
+        REQUIRE_THROWS_WITH(
+            ad::per_sample_jacobian(flat, {W}, x),
+            Catch::Contains("per_sample_jacobian: expected the model to map one sample [1, 3] to [1, o], got [2]"));
         auto model = [&](const Tensor& xi) { return ad::linear(xi, W, Tensor()); };
-        REQUIRE_THROWS_WITH(ad::per_sample_jacobian(model, {W.detach()}, x),
-                            Catch::Contains("per_sample_jacobian: expected parameters that require grad, got parameter 0 of shape [2, 3]"));
-        REQUIRE_THROWS_WITH(ad::per_sample_jacobian(model, {W}, Tensor::zeros({0, 3})),
-                            Catch::Contains("per_sample_jacobian: expected a batch x [n, ...] with n >= 1, got [0, 3]"));
+        REQUIRE_THROWS_WITH(
+            ad::per_sample_jacobian(model, {W.detach()}, x),
+            Catch::Contains(
+                "per_sample_jacobian: expected parameters that require grad, got parameter 0 of shape [2, 3]"));
+        REQUIRE_THROWS_WITH(
+            ad::per_sample_jacobian(model, {W}, Tensor::zeros({0, 3})),
+            Catch::Contains("per_sample_jacobian: expected a batch x [n, ...] with n >= 1, got [0, 3]"));
     }
 }

@@ -47,7 +47,8 @@ TEST_CASE("diagonal: values, gradients, second gradients, errors", "[autodiff][l
     CHECK_THAT(ad::diagonal(ad::tensor({2, 2}, {1, 2, 3, 4})), AllClose(ad::tensor({1, 4})));
     CHECK(ad::gradcheck(f, {x}));
     CHECK(ad::gradgradcheck(f, {x}));
-    REQUIRE_THROWS_WITH(ad::diagonal(rng.normal({2, 3})), Catch::Contains("diagonal: expected a square matrix, got [2, 3]"));
+    REQUIRE_THROWS_WITH(ad::diagonal(rng.normal({2, 3})),
+                        Catch::Contains("diagonal: expected a square matrix, got [2, 3]"));
 }
 
 TEST_CASE("diag: values, gradients, second gradients, errors", "[autodiff][linalg][diag]") {
@@ -94,7 +95,8 @@ TEST_CASE("cholesky: values, gradients, second gradients, errors", "[autodiff][l
     Tensor gS = ad::grad({ad::cholesky(S)}, {S}, {rng.normal({3, 3})})[0];
     CHECK_THAT(gS, AllClose(ad::transpose(gS)));
 
-    REQUIRE_THROWS_WITH(ad::cholesky(rng.normal({2, 3})), Catch::Contains("cholesky: expected a square matrix, got [2, 3]"));
+    REQUIRE_THROWS_WITH(ad::cholesky(rng.normal({2, 3})),
+                        Catch::Contains("cholesky: expected a square matrix, got [2, 3]"));
     REQUIRE_THROWS_WITH(ad::cholesky(ad::tensor({2, 2}, {1, 2, 2, 1})),  // eigenvalues 3, -1
                         Catch::Contains("cholesky: expected a symmetric positive-definite matrix, got a leading "
                                         "minor of order 2 that is not positive (LAPACK dpotrf info=2); add jitter"));
@@ -129,8 +131,9 @@ TEST_CASE("cholesky_solve: values, gradients, second gradients, errors", "[autod
                         Catch::Contains("cholesky_solve: expected B [3, m] or [3] for L [3, 3], got B [2]"));
     REQUIRE_THROWS_WITH(ad::cholesky_solve(rng.normal({2}), rng.normal({2, 3})),
                         Catch::Contains("cholesky_solve: expected a square matrix, got [2, 3]"));
-    REQUIRE_THROWS_WITH(ad::cholesky_solve(rng.normal({2}), ad::tensor({2, 2}, {1, 0, 1, 0})),
-                        Catch::Contains("cholesky_solve: expected a Cholesky factor with a non-zero diagonal, got L[1, 1] = 0"));
+    REQUIRE_THROWS_WITH(
+        ad::cholesky_solve(rng.normal({2}), ad::tensor({2, 2}, {1, 0, 1, 0})),
+        Catch::Contains("cholesky_solve: expected a Cholesky factor with a non-zero diagonal, got L[1, 1] = 0"));
 }
 
 TEST_CASE("triangular_solve: values, gradients, second gradients, errors", "[autodiff][linalg][triangular_solve]") {
@@ -140,10 +143,13 @@ TEST_CASE("triangular_solve: values, gradients, second gradients, errors", "[aut
     Tensor T = ad::tensor({2, 2}, {2, 0, 1, 4});  // lower
     // [[2, 0], [1, 4]] x = [2, 9]  -> x = [1, 2];  [[2, 1], [0, 4]] x = [4, 8] -> x = [1, 2]
     CHECK_THAT(ad::triangular_solve(ad::tensor({2, 9}), T, Triangle::lower), AllClose(ad::tensor({1, 2})));
-    CHECK_THAT(ad::triangular_solve(ad::tensor({4, 8}), T, Triangle::lower, Transpose::yes), AllClose(ad::tensor({1, 2})));
+    CHECK_THAT(ad::triangular_solve(ad::tensor({4, 8}), T, Triangle::lower, Transpose::yes),
+               AllClose(ad::tensor({1, 2})));
     Tensor U = ad::tensor({2, 2}, {2, 1, 7, 4});  // upper triangle [[2, 1], [0, 4]]; the 7 is never read
-    CHECK_THAT(ad::triangular_solve(ad::tensor({2, 1}, {4, 8}), U, Triangle::upper), AllClose(ad::tensor({2, 1}, {1, 2})));
-    CHECK_THAT(ad::triangular_solve(ad::tensor({2, 9}), U, Triangle::upper, Transpose::yes), AllClose(ad::tensor({1, 2})));
+    CHECK_THAT(ad::triangular_solve(ad::tensor({2, 1}, {4, 8}), U, Triangle::upper),
+               AllClose(ad::tensor({2, 1}, {1, 2})));
+    CHECK_THAT(ad::triangular_solve(ad::tensor({2, 9}), U, Triangle::upper, Transpose::yes),
+               AllClose(ad::tensor({1, 2})));
 
     // A full random T: the unread triangle must get a zero gradient (gradcheck sees it has none).
     Tensor Tf = ad::add(rng.normal({3, 3}, 0.0, 0.3), ad::mul(eye(3), 2.0)).set_requires_grad(true);
@@ -159,8 +165,9 @@ TEST_CASE("triangular_solve: values, gradients, second gradients, errors", "[aut
 
     REQUIRE_THROWS_WITH(ad::triangular_solve(rng.normal({3, 2}), rng.normal({2, 2}), Triangle::lower),
                         Catch::Contains("triangular_solve: expected B [2, m] or [2] for T [2, 2], got B [3, 2]"));
-    REQUIRE_THROWS_WITH(ad::triangular_solve(rng.normal({2}), ad::tensor({2, 2}, {1, 0, 1, 0}), Triangle::lower),
-                        Catch::Contains("triangular_solve: expected a non-singular triangular matrix, got T[1, 1] = 0"));
+    REQUIRE_THROWS_WITH(
+        ad::triangular_solve(rng.normal({2}), ad::tensor({2, 2}, {1, 0, 1, 0}), Triangle::lower),
+        Catch::Contains("triangular_solve: expected a non-singular triangular matrix, got T[1, 1] = 0"));
 }
 
 TEST_CASE("inverse: values, gradients, second gradients, errors", "[autodiff][linalg][inverse]") {
@@ -173,7 +180,8 @@ TEST_CASE("inverse: values, gradients, second gradients, errors", "[autodiff][li
     auto f = [](const ad::Inputs& in) { return ad::inverse(in[0]); };
     CHECK(ad::gradcheck(f, {A}));
     CHECK(ad::gradgradcheck(f, {A}));
-    REQUIRE_THROWS_WITH(ad::inverse(rng.normal({3, 2})), Catch::Contains("inverse: expected a square matrix, got [3, 2]"));
+    REQUIRE_THROWS_WITH(ad::inverse(rng.normal({3, 2})),
+                        Catch::Contains("inverse: expected a square matrix, got [3, 2]"));
     REQUIRE_THROWS_WITH(ad::inverse(ad::tensor({2, 2}, {1, 2, 2, 4})),
                         Catch::Contains("inverse: expected a non-singular matrix") &&
                             Catch::Contains("LAPACK dgetrf info=2") && Catch::Contains("add a small ridge"));
@@ -191,7 +199,8 @@ TEST_CASE("logdet: values, gradients, second gradients, errors", "[autodiff][lin
     auto f = [](const ad::Inputs& in) { return ad::logdet(in[0]); };
     CHECK(ad::gradcheck(f, {A}));
     CHECK(ad::gradgradcheck(f, {A}));
-    REQUIRE_THROWS_WITH(ad::logdet(rng.normal({1, 2})), Catch::Contains("logdet: expected a square matrix, got [1, 2]"));
+    REQUIRE_THROWS_WITH(ad::logdet(rng.normal({1, 2})),
+                        Catch::Contains("logdet: expected a square matrix, got [1, 2]"));
     REQUIRE_THROWS_WITH(ad::logdet(ad::tensor({2, 2}, {0, 1, 1, 0})),  // det = -1
                         Catch::Contains("logdet: expected a matrix with positive determinant, got det < 0"));
     REQUIRE_THROWS_WITH(ad::logdet(ad::tensor({2, 2}, {1, 2, 2, 4})),
