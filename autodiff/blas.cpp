@@ -9,12 +9,45 @@
 
 namespace ad::blas {
 
+// Skinny products (one of m, n, k equal to 1) go to dgemv or a plain loop: dgemm's packing costs
+// more than the arithmetic there (the sine MLP's first and last layers). The naive triple loop in
+// tests/autodiff/test_blas.cpp is the oracle for every path.
 void gemm(bool trans_a, bool trans_b, long m, long n, long k, double alpha, const double* A, long lda,
           const double* B, long ldb, double beta, double* C, long ldc) {
     if (m == 0 || n == 0) return;
     if (k == 0) {  // BLAS leaves C untouched (times beta) -- make that explicit for beta == 0
         for (long i = 0; i < m; ++i)
             for (long j = 0; j < n; ++j) C[i * ldc + j] = beta == 0 ? 0.0 : beta * C[i * ldc + j];
+        return;
+    }
+    // element strides of op(A)[i, p] and op(B)[p, j]
+    const long a_i = trans_a ? 1 : lda, a_p = trans_a ? lda : 1;
+    const long b_p = trans_b ? 1 : ldb, b_j = trans_b ? ldb : 1;
+    if (k == 1) {  // outer product C = alpha a b^T + beta C
+        for (long i = 0; i < m; ++i) {
+            const double ai = alpha * A[i * a_i];
+            double* c = C + i * ldc;
+            if (beta == 0)
+                for (long j = 0; j < n; ++j) c[j] = ai * B[j * b_j];
+            else
+                for (long j = 0; j < n; ++j) c[j] = beta * c[j] + ai * B[j * b_j];
+        }
+        return;
+    }
+    if (n == 1) {  // C[:, 0] = alpha op(A) b + beta C[:, 0]
+        if (beta == 0)
+            for (long i = 0; i < m; ++i) C[i * ldc] = 0.0;
+        cblas_dgemv(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, static_cast<int>(trans_a ? k : m),
+                    static_cast<int>(trans_a ? m : k), alpha, A, static_cast<int>(lda), B, static_cast<int>(b_p), beta,
+                    C, static_cast<int>(ldc));
+        return;
+    }
+    if (m == 1) {  // C[0, :] = alpha op(B)^T a + beta C[0, :]
+        if (beta == 0)
+            for (long j = 0; j < n; ++j) C[j] = 0.0;
+        cblas_dgemv(CblasRowMajor, trans_b ? CblasNoTrans : CblasTrans, static_cast<int>(trans_b ? n : k),
+                    static_cast<int>(trans_b ? k : n), alpha, B, static_cast<int>(ldb), A, static_cast<int>(a_p), beta, C,
+                    1);
         return;
     }
     cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,

@@ -1,4 +1,5 @@
 #include "autodiff/fastmath.hpp"
+#include "autodiff/simd.hpp"
 
 #include <cmath>
 #include <cstdint>
@@ -15,19 +16,12 @@ constexpr double kShifter = 0x1.8p52;  // adding it rounds to an integer held in
 
 }  // namespace
 
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-#define AD_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define AD_VECTOR_CLONES
-#endif
 
 // Four lanes at a time with GCC/Clang vector extensions (AVX2+FMA in the x86-64-v3 clone, SSE2 pairs
 // otherwise); the tail runs the same formulas on one element.
 typedef double v4d __attribute__((vector_size(32)));
 typedef int64_t v4i __attribute__((vector_size(32)));
-
 // Everything below is inlined into each clone, so it is compiled for that clone's instruction set.
-#define AD_INLINE inline __attribute__((always_inline))
 
 namespace {
 

@@ -195,10 +195,10 @@ void backward(const Tensor& output, const std::vector<Tensor>& inputs, const Ten
     for (const Tensor& x : inputs) targets.insert(&x.impl());
     auto grads = run_backward({output}, {grad_output}, targets, inputs.empty(), create_graph);
     for (auto& [impl, g] : grads) {
-        if (!g.defined()) continue;
-        if (impl->grad_fn != nullptr && !targets.count(impl)) continue;
-        if (!impl->requires_grad) continue;
-        if (inputs.empty() && impl->grad_fn != nullptr) continue;
+        if (!g.defined() || !impl->requires_grad) continue;
+        // the listed tensors, or with no list every leaf (as torch's backward)
+        const bool wanted = inputs.empty() ? impl->grad_fn == nullptr : targets.count(impl) > 0;
+        if (!wanted) continue;
         Tensor leaf(impl->shared_from_this());
         Tensor old = leaf.grad();
         leaf.set_grad(old.defined() ? add(old, g) : (create_graph == CreateGraph::yes ? g : g.detach()));

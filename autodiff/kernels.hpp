@@ -13,8 +13,8 @@ std::vector<long> broadcast_strides(const Shape& in, const Shape& out);
 template <class F>
 Tensor map(const Tensor& x, F f) {
     Tensor y = Tensor::empty(x.shape());
-    const double* px = x.data();
-    double* py = y.data();
+    const double* __restrict px = x.data();
+    double* __restrict py = y.data();  // a fresh buffer: never overlaps x
     const long n = x.numel();
     for (long i = 0; i < n; ++i) py[i] = f(px[i]);
     return y;
@@ -24,9 +24,9 @@ Tensor map(const Tensor& x, F f) {
 template <class F>
 Tensor zip(const Tensor& a, const Tensor& b, const Shape& out_shape, F f) {
     Tensor y = Tensor::empty(out_shape);
-    const double* pa = a.data();
-    const double* pb = b.data();
-    double* py = y.data();
+    const double* __restrict pa = a.data();
+    const double* __restrict pb = b.data();
+    double* __restrict py = y.data();  // a fresh buffer: never overlaps a or b
     const long n = y.numel();
     const long na = a.numel(), nb = b.numel();
     if (na == n && nb == n) {

@@ -54,6 +54,7 @@ Tensor operator/(double a, const Tensor& b);
 // the activations so that first-order training makes one pass instead of several.
 Tensor tanh_backward(const Tensor& g, const Tensor& y);     ///< g (1 - y^2), y = tanh(x)
 Tensor sigmoid_backward(const Tensor& g, const Tensor& y);  ///< g y (1 - y), y = sigmoid(x)
+Tensor relu_backward(const Tensor& g, const Tensor& x);     ///< g [x > 0]
 
 // ----------------------------------------------------------------------------- reductions
 Tensor sum(const Tensor& x);                                                  ///< all elements -> []

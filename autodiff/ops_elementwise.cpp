@@ -174,12 +174,20 @@ Tensor sigmoid_backward(const Tensor& g, const Tensor& y) {
     });
 }
 
-// y = max(x, 0);  gx = g [x > 0]  (subgradient 0 at 0)
+// y = max(x, 0);  gx = g [x > 0]  (subgradient 0 at 0). Written without branches: signs are
+// random in a network, and a mispredicted branch per element cost more than the arithmetic.
 Tensor relu(const Tensor& x) {
     Tensor y = kern::map(x, [](double u) { return u > 0 ? u : 0.0; });
-    return record("relu", y, {x}, [](const Tensor& g, const Ctx& c) {
-        Tensor mask = kern::map(c.in[0], [](double u) { return u > 0 ? 1.0 : 0.0; });
-        return Grads{mul(g, mask)};
+    return record("relu", y, {x}, [](const Tensor& g, const Ctx& c) { return Grads{relu_backward(g, c.in[0])}; });
+}
+
+// z = g [x > 0];  gg_g = gz [x > 0],  gg_x = 0 (the mask is piecewise constant)
+Tensor relu_backward(const Tensor& g, const Tensor& x) {
+    AD_CHECK(g.shape() == x.shape(), "relu_backward: expected g and x of one shape, got " << g.shape() << " and "
+                                                                                          << x.shape());
+    Tensor z = kern::zip(g, x, g.shape(), [](double u, double v) { return v > 0 ? u : 0.0; });
+    return record("relu_backward", z, {g, x}, [](const Tensor& gz, const Ctx& c) {
+        return Grads{c.needs[0] ? relu_backward(gz, c.in[1]) : Tensor(), Tensor()};
     });
 }
 

@@ -1,5 +1,6 @@
 #include "cli/csv.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -15,7 +16,7 @@ long Table::column(const std::string& name) const {
         if (columns[k] == name) return static_cast<long>(k);
     std::ostringstream os;
     for (size_t k = 0; k < columns.size(); ++k) os << (k ? ", " : "") << columns[k];
-    AD_FAIL(path << ": no column '" << name << "' (columns: " << os.str() << ")");
+    AD_FAIL(path << ":" << header_line << ": no column '" << name << "' (columns: " << os.str() << ")");
 }
 
 ad::Tensor Table::select(const std::vector<std::string>& names) const {
@@ -75,11 +76,13 @@ Table read_csv(const std::string& path) {
     // header: the first non-blank line
     while (std::getline(in, line)) {
         ++line_no;
+        if (line_no == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // UTF-8 byte order mark
         if (line.find_first_not_of(" \t\r") != std::string::npos) break;
         line.clear();
     }
     AD_CHECK(!line.empty() && line.find_first_not_of(" \t\r") != std::string::npos,
-             path << ": expected a header line, the file is empty");
+             path << ":" << std::max(line_no, 1L) << ": expected a header line, the file is empty");
+    t.header_line = line_no;
     t.columns = split_csv_line(line);
     for (size_t k = 0; k < t.columns.size(); ++k) {
         AD_CHECK(!t.columns[k].empty(), path << ":" << line_no << ": expected a column name in field " << k + 1
@@ -112,7 +115,7 @@ Table read_csv(const std::string& path) {
         t.lines.push_back(line_no);
     }
     AD_CHECK(!in.bad(), path << ": read error after line " << line_no);
-    AD_CHECK(n_rows > 0, path << ": expected at least one data row after the header, got none");
+    AD_CHECK(n_rows > 0, path << ":" << t.header_line << ": expected at least one data row after the header, got none");
     t.values = ad::tensor({n_rows, static_cast<long>(nc)}, values);
     return t;
 }

@@ -13,9 +13,10 @@ struct Table {
     std::vector<std::string> columns;
     ad::Tensor values;  ///< [n_rows, n_columns]
     std::vector<long> lines;  ///< file line of each row (for messages)
+    long header_line = 1;     ///< file line of the header (for messages about columns)
 
     long n_rows() const { return values.dim(0); }
-    /// Index of a column; throws "<path>: no column 'y' (columns: x, z)".
+    /// Index of a column; throws "<path>:<header line>: no column 'y' (columns: x, z)".
     long column(const std::string& name) const;
     /// The named columns as [n_rows, names.size()].
     ad::Tensor select(const std::vector<std::string>& names) const;

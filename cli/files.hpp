@@ -6,6 +6,7 @@
 namespace cli {
 
 /// Writes `content` to path + ".tmp" and renames it over path; throws naming the path on failure.
+/// A path that exists and is not a regular file (/dev/null, /dev/stdout, a pipe) is written in place.
 void write_file_atomic(const std::string& path, const std::string& content);
 /// mkdir -p
 void make_dirs(const std::string& path);

@@ -85,6 +85,8 @@ TrainOptions parse_train_options(const Options& o) {
     o.check(schema());
     TrainOptions t;
     t.options_path = o.name();
+    for (const auto& entry : schema())
+        if (o.has(entry.first)) t.key_where[entry.first] = o.where(entry.first);
     t.seed = o.get_int("seed", t.seed);
     AD_CHECK(t.seed >= 0, o.where("seed") << ": 'seed' expected a non-negative integer, got " << t.seed);
     long precision = o.get_int("base_precision", 64);
@@ -180,6 +182,11 @@ TrainOptions parse_train_options(const Options& o) {
 }
 
 TrainOptions read_train_options(const std::string& path) { return parse_train_options(Options::from_file(path)); }
+
+std::string TrainOptions::where(const std::string& key) const {
+    auto it = key_where.find(key);
+    return it != key_where.end() ? it->second : options_path;
+}
 
 namespace {
 std::string q(const std::string& s) {

@@ -5,6 +5,7 @@
 // Defaults live here, in one struct; parse_train_options() rejects unknown keys and bad values
 // naming file, line and key; to_toml() writes the fully expanded options of a run.
 #pragma once
+#include <map>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,10 @@ struct TrainOptions {
     DataSource validation{DataSource::Kind::fraction, 0.1, ""};
     DataSource test;
 
+    std::map<std::string, std::string> key_where;  ///< "file:line" of each key the file sets
+
+    /// "file:line" of `key` when the file sets it, else the file name (for messages about values).
+    std::string where(const std::string& key) const;
     /// The fully expanded options as TOML (paths as given).
     std::string to_toml() const;
 };

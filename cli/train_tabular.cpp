@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <ctime>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <sstream>
 
@@ -146,7 +147,7 @@ TrainResult train_tabular(const TrainOptions& o, const TrainRun& run) {
     AD_CHECK(n_val + n_test < all.n(), train_table.path << ": " << all.n() << " rows leave nothing to train on after "
                                                        << n_val << " validation and " << n_test << " test rows");
     if (o.validation.kind == DataSource::Kind::fraction)
-        AD_CHECK(n_val >= 1, o.options_path << ": validation_set = " << o.validation.fraction << " of " << all.n()
+        AD_CHECK(n_val >= 1, o.where("validation_set") << ": validation_set = " << o.validation.fraction << " of " << all.n()
                                             << " rows is an empty validation set");
     std::vector<long> idx_val(perm.begin(), perm.begin() + n_val);
     std::vector<long> idx_test(perm.begin() + n_val, perm.begin() + n_val + n_test);
@@ -163,7 +164,7 @@ TrainResult train_tabular(const TrainOptions& o, const TrainRun& run) {
         test = take(read_csv(join_path(base, o.test.path)), features, o, n_classes);
     else if (have_test)
         test = rows(all, idx_test);
-    AD_CHECK(o.batch_size <= train.n(), o.options_path << ": 'architecture.training.batch_size' = " << o.batch_size
+    AD_CHECK(o.batch_size <= train.n(), o.where("architecture.training.batch_size") << ": 'architecture.training.batch_size' = " << o.batch_size
                                                        << " is larger than the " << train.n() << " training rows");
 
     // ---- model
@@ -189,12 +190,17 @@ TrainResult train_tabular(const TrainOptions& o, const TrainRun& run) {
                                   << saved.spec().to_toml() << ")");
         *model = std::move(saved);
     } else if (!run.init_path.empty()) {
-        // Start from the same function as the given weights: take its scalers too (none = raw inputs).
+        // Start from the same function as the given weights (and their scalers, when they have any).
         nn::TabularModel init = nn::TabularModel::from_checkpoint(nn::load_checkpoint(run.init_path));
         AD_CHECK(init.spec().to_toml() == spec.to_toml(),
                  run.init_path << ": these weights belong to a different model (hypers in the file:\n"
                                << init.spec().to_toml() << ")");
         *model = std::move(init);
+        // A saved model has its scalers folded into its weights, so the network would see raw numbers
+        // (other loss units, and a far larger effective step on large features than in the run that
+        // made it). Re-express the same function with scalers fitted on this training set.
+        if (o.scale_inputs) model->unfold_input_scaler(train.x);
+        if (o.scale_targets && !classification) model->unfold_target_scaler(train.y);
     } else {
         if (o.scale_inputs) model->fit_input_scaler(train.x);
         if (o.scale_targets && !classification) model->fit_target_scaler(train.y);
@@ -253,9 +259,11 @@ TrainResult train_tabular(const TrainOptions& o, const TrainRun& run) {
     make_dirs(result.run_dir);
     write_file_atomic(join_path(result.run_dir, "options_restart.toml"), o.to_toml());
     const std::string log_path = join_path(result.run_dir, "train.csv");
-    std::ofstream log(log_path, start_epoch > 1 ? std::ios::app : std::ios::trunc);
+    // A restart appends to the log of its run folder; a new folder (or a fresh run) gets a header.
+    const bool new_log = start_epoch == 1 || std::ifstream(log_path, std::ios::ate).tellg() <= 0;
+    std::ofstream log(log_path, new_log ? std::ios::trunc : std::ios::app);
     AD_CHECK(log.good(), log_path << ": cannot write the training log");
-    if (start_epoch == 1) {
+    if (new_log) {
         log << "epoch,learning_rate,train_loss";
         log << (classification ? ",train_accuracy" : ",train_rmse,train_mae");
         if (have_val) log << (classification ? ",val_loss,val_accuracy,val_nll" : ",val_loss,val_rmse,val_mae");
@@ -387,8 +395,16 @@ TrainResult train_tabular(const TrainOptions& o, const TrainRun& run) {
     nn::Checkpoint final_ckpt = model->to_checkpoint();
     final_ckpt.metadata["best_epoch"] = std::to_string(best_epoch);
     final_ckpt.metadata["options"] = o.to_toml();
-    nn::save_checkpoint(join_path(result.run_dir, "model.ckpt"), final_ckpt);
-    if (!run.output_path.empty()) nn::save_checkpoint(run.output_path, final_ckpt);
+    const std::string run_model = join_path(result.run_dir, "model.ckpt");
+    nn::save_checkpoint(run_model, final_ckpt);
+    if (!run.output_path.empty()) {
+        // A copy of the bytes via write_file_atomic, which also handles -o /dev/null (save_checkpoint
+        // would rename its temporary file over the device).
+        std::ifstream in(run_model, std::ios::binary);
+        std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        AD_CHECK(in.good() || in.eof(), run_model << ": cannot read back the saved model");
+        write_file_atomic(run.output_path, bytes);
+    }
 
     auto line = [&](const char* what, const std::map<std::string, double>& m) {
         std::string s;

@@ -177,6 +177,43 @@ void TabularModel::fold_scalers() {
     }
 }
 
+// First layer: W x + b = (W s) (x - mu)/s + (b + W mu).
+bool TabularModel::unfold_input_scaler(const ad::Tensor& x) {
+    const Linear& first = *mlp_->layers().front();
+    if (input_mean_.defined() || !first.has_bias()) return false;
+    auto [mean, sd] = column_stats(x);
+    ad::Tensor W = first.weight();
+    const long o = W.dim(0), d = W.dim(1);
+    for (long r = 0; r < o; ++r) {
+        double shift = 0;
+        for (long j = 0; j < d; ++j) {
+            shift += W.data()[r * d + j] * mean.data()[j];
+            W.data()[r * d + j] *= sd.data()[j];
+        }
+        first.bias().data()[r] += shift;
+    }
+    input_mean_ = mean;
+    input_std_ = sd;
+    return true;
+}
+
+// Last layer: W h + b = s_y ((W / s_y) h + (b - mu_y) / s_y) + mu_y.
+bool TabularModel::unfold_target_scaler(const ad::Tensor& y) {
+    AD_CHECK(spec_.task == Task::regression, "model: target scaling applies to regression only");
+    const Linear& last = *mlp_->layers().back();
+    if (target_mean_.defined() || !last.has_bias()) return false;
+    auto [mean, sd] = column_stats(y);
+    ad::Tensor W = last.weight();
+    const long o = W.dim(0), d = W.dim(1);
+    for (long r = 0; r < o; ++r) {
+        for (long j = 0; j < d; ++j) W.data()[r * d + j] /= sd.data()[r];
+        last.bias().data()[r] = (last.bias().data()[r] - mean.data()[r]) / sd.data()[r];
+    }
+    target_mean_ = mean;
+    target_std_ = sd;
+    return true;
+}
+
 Checkpoint TabularModel::to_checkpoint() const {
     Checkpoint c;
     c.tensors = mlp_->state_dict();

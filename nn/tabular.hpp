@@ -62,6 +62,13 @@ class TabularModel {
 
     /// Bakes the input and output maps into the first and last Linear layers.
     void fold_scalers();
+    /// The reverse of fold_scalers() for a model without an input scaler (a saved model.ckpt): fits
+    /// mu_x, s_x on x and rescales the first Linear layer so that forward() is unchanged (up to
+    /// rounding). Returns false, changing nothing, when there is already an input scaler or the
+    /// first layer has no bias.
+    bool unfold_input_scaler(const ad::Tensor& x);
+    /// The same for the targets (regression): fits mu_y, s_y on y [n, t] and rescales the last layer.
+    bool unfold_target_scaler(const ad::Tensor& y);
 
     /// Parameters "layers.*", scalers "scaler.*" (when present), metadata "hypers",
     /// "architecture" = "mlp", "format_version".
