@@ -106,6 +106,6 @@ debug:
 	@$(MAKE) B=build-debug CXXFLAGS="-O0 -g -fsanitize=address,undefined" LDFLAGS="-fsanitize=address,undefined" test
 
 clean:
-	rm -rf build
+	rm -rf build build-debug
 
 -include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(B)/cli/main.d

@@ -121,8 +121,9 @@ void tanh(const double* x, double* y, long n) {
 AD_VECTOR_CLONES
 void sigmoid(const double* x, double* y, long n) {
     AD_APPLY(vsigmoid)
+    // beyond |x| = 700 (where e^{-|x|} is subnormal or 0) and for nan: libm
     for (i = 0; i < n; ++i)
-        if (std::isnan(x[i])) y[i] = x[i];
+        if (!(std::fabs(x[i]) <= 700.0)) y[i] = x[i] >= 0 ? 1.0 / (1.0 + std::exp(-x[i])) : std::exp(x[i]) / (1.0 + std::exp(x[i]));
 }
 
 }  // namespace ad::fast

@@ -19,10 +19,10 @@ Tensor div(const Tensor& a, const Tensor& b);  ///< a / b
 Tensor add(const Tensor& a, double b);         ///< a + b
 Tensor mul(const Tensor& a, double b);         ///< a * b
 Tensor neg(const Tensor& x);                   ///< -x
-Tensor pow(const Tensor& x, double p);         ///< x^p (x > 0 unless p is a whole number)
+Tensor pow(const Tensor& x, double p);         ///< x^p (x >= 0 unless p is a whole number)
 Tensor square(const Tensor& x);                ///< x^2
 Tensor exp(const Tensor& x);
-Tensor log(const Tensor& x);                   ///< natural log, x > 0
+Tensor log(const Tensor& x);                   ///< natural log, x >= 0 (log 0 = -inf)
 Tensor sqrt(const Tensor& x);                  ///< x >= 0
 Tensor abs(const Tensor& x);                   ///< subgradient sign(x), 0 at 0
 Tensor tanh(const Tensor& x);

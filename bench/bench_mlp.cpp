@@ -4,7 +4,9 @@
 //   sine:   MLP 1-50-50-1 tanh, MSE, one full-batch Adam step (lr 1e-2) on 150 points = forward +
 //           backward + step; 50 warm-up steps, 2000 timed steps; median per step, median of 3 runs.
 // Prints our figures beside PyTorch's from the peer results file, with the speed-up ratios.
-// usage: bench_mlp SHARED_DIR [threads]
+// usage: bench_mlp SHARED_DIR [threads] [LIVE_PEER.json]
+// LIVE_PEER.json is the output of `torch_mlp.py worker --threads N` run just before on this machine
+// (bench/run.sh does that when PyTorch is installed): the ratio to it is the one to trust.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -13,6 +15,7 @@
 #include <string>
 
 #include "autodiff/blas.hpp"
+#include "autodiff/error.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/random.hpp"
 #include "cli/csv.hpp"
@@ -80,9 +83,21 @@ static double sine_run(const ad::Tensor& X, const ad::Tensor& Y, int steps) {
     return median(times);
 }
 
-static double peer(const nn::Json& j, const std::string& worker, const std::string& workload, const std::string& key) {
-    const nn::Json* w = j.at("workers").find(worker);
-    if (!w) return 0;
+static nn::Json read_json(const std::string& path) {
+    std::ifstream f(path);
+    if (!f) return nn::Json();
+    std::stringstream ss;
+    ss << f.rdbuf();
+    try {
+        return nn::Json::parse(ss.str());
+    } catch (const ad::Error&) {
+        return nn::Json();
+    }
+}
+
+// A worker's "tight" figure (0 when absent).
+static double peer(const nn::Json* w, const std::string& workload, const std::string& key) {
+    if (!w || !w->is_object() || !w->contains(workload)) return 0;
     return w->at(workload).at("tight").at(key).as_number();
 }
 
@@ -103,23 +118,22 @@ int main(int argc, char** argv) {
     for (int r = 0; r < 3; ++r) s.push_back(sine_run(Xs, Ys, 2000));
     double d_ms = median(d) * 1e3, s_us = median(s) * 1e6;
 
-    double peer_d_ms = 0, peer_s_us = 0;
-    std::ifstream f(shared + "/peers/torch_mlp_results.json");
-    if (f) {
-        std::stringstream ss;
-        ss << f.rdbuf();
-        nn::Json j = nn::Json::parse(ss.str());
-        std::string w = "threads_" + std::to_string(threads) + "_malloc_default";
-        peer_d_ms = peer(j, w, "digits", "median_s_per_epoch_wall") * 1e3;
-        peer_s_us = peer(j, w, "sine", "median_us_per_step_wall");
-    }
-    std::printf("MLP training, float64, %d thread%s            atomgrad       PyTorch (peers/)   speed-up\n", threads,
-                threads == 1 ? " " : "s");
-    std::printf("  digits 64-128-128-10, batch 64: ms/epoch  %8.2f       %8.2f           %5.2fx   (goal 2x)\n", d_ms,
-                peer_d_ms, peer_d_ms / d_ms);
-    std::printf("  digits samples/s                        %9.0f      %9.0f\n", 1437 / (d_ms / 1e3),
-                peer_d_ms > 0 ? 1437 / (peer_d_ms / 1e3) : 0.0);
-    std::printf("  sine 1-50-50-1 tanh, 150 pts: us/step   %8.1f       %8.1f           %5.2fx   (goal 4x)\n", s_us,
-                peer_s_us, peer_s_us / s_us);
+    nn::Json recorded = read_json(shared + "/peers/torch_mlp_results.json");
+    const std::string worker = "threads_" + std::to_string(threads) + "_malloc_default";
+    const nn::Json* rec = recorded.is_object() ? recorded.at("workers").find(worker) : nullptr;
+    nn::Json live = argc > 3 ? read_json(argv[3]) : nn::Json();
+    const nn::Json* lv = live.is_object() ? &live : nullptr;
+    const double rec_d = peer(rec, "digits", "median_s_per_epoch_wall") * 1e3, rec_s = peer(rec, "sine", "median_us_per_step_wall");
+    const double live_d = peer(lv, "digits", "median_s_per_epoch_wall") * 1e3, live_s = peer(lv, "sine", "median_us_per_step_wall");
+
+    auto ratio = [](double peer_v, double ours) { return peer_v > 0 ? peer_v / ours : 0.0; };
+    std::printf("MLP training, float64, %d thread%s     atomgrad   PyTorch recorded (ratio)   PyTorch here, now (ratio)\n",
+                threads, threads == 1 ? " " : "s");
+    std::printf("  digits 64-128-128-10 b64, ms/epoch %8.2f   %8.2f (%5.2fx)          %8.2f (%5.2fx)   goal 2x\n", d_ms,
+                rec_d, ratio(rec_d, d_ms), live_d, ratio(live_d, d_ms));
+    std::printf("  digits samples/s                  %9.0f  %9.0f                  %9.0f\n", 1437 / (d_ms / 1e3),
+                rec_d > 0 ? 1437 / (rec_d / 1e3) : 0.0, live_d > 0 ? 1437 / (live_d / 1e3) : 0.0);
+    std::printf("  sine 1-50-50-1 tanh, us/step      %8.1f   %8.1f (%5.2fx)          %8.1f (%5.2fx)   goal 4x\n", s_us,
+                rec_s, ratio(rec_s, s_us), live_s, ratio(live_s, s_us));
     return 0;
 }

@@ -1,10 +1,25 @@
 #!/usr/bin/env bash
-# make bench: every figure the issues ask for, beside the peer figures in ../shared/peers/.
+# make bench: the figures each issue asks for, beside the peer figures in ../shared/peers/.
+# When PyTorch is installed (apt-get install python3-torch), its harness runs here first, so the
+# ratios compare two programs measured minutes apart on the same machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${B:-build}
 SHARED=${SHARED:-../shared}
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
 echo "== atomgrad benchmarks ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
+have_torch=no
+if /usr/bin/python3 -c "import torch" 2>/dev/null; then have_torch=yes; fi
 for t in 1 2; do
-  OPENBLAS_NUM_THREADS=$t "$B/bench/bench_mlp" "$SHARED" "$t"
+  live=""
+  if [ "$have_torch" = yes ]; then
+    echo "(running the PyTorch MLP peer, $t thread(s), about a minute)"
+    if OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t OMP_WAIT_POLICY=PASSIVE \
+       /usr/bin/python3 "$SHARED/peers/torch_mlp.py" worker --threads "$t" > "$TMP/torch_$t.json" 2>/dev/null; then
+      live="$TMP/torch_$t.json"
+    fi
+  fi
+  OPENBLAS_NUM_THREADS=$t "$B/bench/bench_mlp" "$SHARED" "$t" $live
 done
+[ "$have_torch" = yes ] || echo "(PyTorch not installed: only the recorded peer figures are shown)"

@@ -26,7 +26,7 @@ struct Table {
 };
 
 /// Reads a CSV file. Rejects an empty file, a header without data rows, ragged rows, cells
-/// that are not finite numbers and duplicate column names.
+/// that are not finite numbers and duplicate column names. A UTF-8 byte order mark is skipped.
 Table read_csv(const std::string& path);
 
 /// Writes a CSV (header + rows) to path.tmp, then renames it over path.

@@ -1,10 +1,12 @@
 // atomgrad: the command-line program. Dispatches subcommands; any ad::Error becomes one line
 // "atomgrad: error: <message>" on stderr and exit code 1 (usage errors: exit code 2).
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include "autodiff/blas.hpp"
 #include "autodiff/error.hpp"
 #include "cli/commands.hpp"
 
@@ -42,6 +44,9 @@ int main(int argc, char** argv) {
         std::fputs(kUsage, args.empty() ? stderr : stdout);
         return args.empty() ? 2 : 0;
     }
+    // The products here are small: OpenBLAS threads cost more than they give (2 threads made a
+    // digits epoch several times slower). OPENBLAS_NUM_THREADS, when set, decides instead.
+    if (std::getenv("OPENBLAS_NUM_THREADS") == nullptr) ad::blas::set_num_threads(1);
     const std::string command = args[0];
     args.erase(args.begin());
     try {

@@ -205,6 +205,7 @@ std::string list(const std::vector<std::string>& xs) {
 std::string source(const DataSource& d) {
     if (d.kind == DataSource::Kind::file) return q(d.path);
     std::ostringstream os;
+    os.precision(17);  // round trip exactly, as the other numbers of to_toml()
     os << d.fraction;
     return os.str();
 }

@@ -261,6 +261,16 @@ TrainResult train_tabular(const TrainOptions& o, const TrainRun& run) {
     const std::string log_path = join_path(result.run_dir, "train.csv");
     // A restart appends to the log of its run folder; a new folder (or a fresh run) gets a header.
     const bool new_log = start_epoch == 1 || std::ifstream(log_path, std::ios::ate).tellg() <= 0;
+    if (!new_log) {
+        // An interrupted run may have logged epochs after its last checkpoint (and half a row):
+        // keep the header and the complete rows up to the checkpoint, so no epoch appears twice.
+        std::ifstream in(log_path);
+        std::string kept, row;
+        for (bool header = true; std::getline(in, row) && !in.eof(); header = false)
+            if (header || std::atol(row.c_str()) < start_epoch) kept += row + "\n";
+        in.close();
+        write_file_atomic(log_path, kept);
+    }
     std::ofstream log(log_path, new_log ? std::ios::trunc : std::ios::app);
     AD_CHECK(log.good(), log_path << ": cannot write the training log");
     if (new_log) {

@@ -137,3 +137,18 @@ inline void copy_to(const std::string& from, const std::string& to) {
 }
 
 }  // namespace cli_testing
+
+namespace cli_testing {
+
+/// Sets up `dir` with the sine training data and the small sine options (opts.toml), trains
+/// with --run-dir run -o model.ckpt and returns the run's output; REQUIREs success.
+inline RunResult train_small_sine(const TempDir& dir, const std::string& options = sine_options()) {
+    copy_to(repo_file("examples/sine/train.csv"), dir.file("train.csv"));
+    write_text(dir.file("opts.toml"), options);
+    RunResult r = run_cli("train opts.toml -o model.ckpt --run-dir run", dir.str());
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    return r;
+}
+
+}  // namespace cli_testing

@@ -1,0 +1,88 @@
+// Last-layer Laplace (Daxberger et al. 2021, "Laplace Redux", Sec. 3.1; Kristiadi et al. 2020):
+// only theta = [W.flatten() row-major, b] of the last Linear f = W phi + b is Bayesian; phi [n, D]
+// are the fixed last-layer features. The Jacobian is J(x) = [I_C (x) phi(x)^T, I_C] (C x P,
+// P = C D + C), so the GGN is H = sum_n J_n^T Lambda_n J_n with Lambda_n = I_C (regression) or
+// diag(p_n) - p_n p_n^T, p_n = softmax(f_n) (classification), and the linearised (GLM) predictive
+// is f ~ N(f_MAP(x), J(x) Sigma J(x)^T). Kron: weight block B (x) A, B = sum_n Lambda_n,
+// A = (1/N) sum_n phi_n phi_n^T, bias block B (Martens & Grosse 2015; Ritter et al. 2018).
+// Notation: n points, D features, C outputs, P parameters, N data points of one fit.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "nn/mlp.hpp"
+#include "uq/laplace.hpp"
+#include "uq/predictive.hpp"
+
+namespace uq {
+
+struct FitOptions {
+    long batch_size = 0;   ///< mini-batch size (0: one batch); the result does not depend on it
+    bool reset = true;     ///< true: replace the posterior (laplace-torch override=True); false: add (online)
+};
+
+/// f ~ N(f_mu, f_var): marginal f_mu [n, C], f_var [n, C, C] (or its diagonal [n, C]);
+/// joint f_mu [n C], f_var [n C, n C] with index i C + c.
+struct GlmPredictive {
+    ad::Tensor f_mu, f_var;
+};
+
+enum class OutputCovariance { full, diagonal, joint };
+
+struct GridsearchOptions {
+    std::vector<double> grid;                 ///< prior precisions; empty = 10^linspace(-4, 4, 100)
+    LinkApprox link = LinkApprox::probit;     ///< classification predictive (probit, bridge, bridge_norm)
+};
+
+struct GridsearchResult {
+    double prior_precision;       ///< the grid value with the lowest validation NLL (first one on ties)
+    std::vector<double> grid, nll;
+};
+
+class LastLayerLaplace : public Laplace {
+  public:
+    /// W [C, D], b [C] (undefined: no bias) of the last Linear, at the MAP.
+    LastLayerLaplace(const ad::Tensor& W, const ad::Tensor& b, LaplaceOptions options);
+    /// From an MLP's last layer.
+    static LastLayerLaplace from_mlp(const nn::MLP& mlp, LaplaceOptions options);
+
+    long n_features() const { return n_features_; }
+    bool has_bias() const { return has_bias_; }
+
+    /// Fits the curvature from features phi [n, D], MAP outputs f [n, C] and targets: [n, C] (or
+    /// [n] when C = 1) for regression, class labels [n] (integers stored as doubles) otherwise.
+    void fit(const ad::Tensor& phi, const ad::Tensor& f, const ad::Tensor& targets, const FitOptions& options = {});
+    /// As above with f = phi W^T + b.
+    void fit(const ad::Tensor& phi, const ad::Tensor& targets, const FitOptions& options = {});
+    /// As above with phi = mlp.features(x) (the MLP whose last layer this is).
+    void fit(const nn::MLP& mlp, const ad::Tensor& x, const ad::Tensor& targets, const FitOptions& options = {});
+
+    /// J [n, C, P] of f with respect to theta at features phi [n, D].
+    ad::Tensor jacobian(const ad::Tensor& phi) const;
+    /// f_MAP = phi W^T + b [n, C].
+    ad::Tensor f_mu(const ad::Tensor& phi) const;
+    /// Linearised predictive of f (epistemic only; for y add sigma^2 I).
+    GlmPredictive glm_predictive(const ad::Tensor& phi, OutputCovariance cov = OutputCovariance::full) const;
+    /// Class probabilities [n, C] (classification) by a link approximation; mc uses n_samples and seed.
+    ad::Tensor predict_probs(const ad::Tensor& phi, LinkApprox link, long n_samples = 20000, uint64_t seed = 0) const;
+
+    /// Scalar prior precision minimising the validation NLL of the predictive (Gaussian with
+    /// sigma^2 for regression, link probabilities for classification); sets and returns it.
+    GridsearchResult optimize_prior_precision_gridsearch(const ad::Tensor& phi_val, const ad::Tensor& targets_val,
+                                                         const GridsearchOptions& options = {});
+
+    void save(const std::string& path) const;
+    static LastLayerLaplace load(const std::string& path);
+
+  private:
+    /// Raw curvature and loss of one mini-batch; N scales the Kron factor A.
+    Curvature batch_curvature(const ad::Tensor& phi, const ad::Tensor& f, const ad::Tensor& targets, long N,
+                              double& loss) const;
+    ad::Tensor check_features(const ad::Tensor& phi, const char* where) const;
+
+    long n_features_;
+    bool has_bias_;
+};
+
+}  // namespace uq
