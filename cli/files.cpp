@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include "autodiff/error.hpp"
@@ -60,6 +61,13 @@ std::string dirname_of(const std::string& path) {
     size_t p = path.find_last_of('/');
     if (p == std::string::npos) return ".";
     return p == 0 ? "/" : path.substr(0, p);
+}
+
+std::string absolute_path(const std::string& path) {
+    std::error_code ec;
+    std::filesystem::path p = std::filesystem::absolute(path, ec);
+    AD_CHECK(!ec, path << ": cannot resolve the path (" << ec.message() << ")");
+    return p.lexically_normal().string();
 }
 
 std::string join_path(const std::string& a, const std::string& b) {

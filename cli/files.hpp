@@ -13,6 +13,8 @@ void make_dirs(const std::string& path);
 bool file_exists(const std::string& path);
 /// The directory part of a path ("." when there is none).
 std::string dirname_of(const std::string& path);
+/// The absolute, lexically normalised form of a path (the file need not exist).
+std::string absolute_path(const std::string& path);
 /// Joins two path pieces with '/'. An absolute `b` is returned as is.
 std::string join_path(const std::string& a, const std::string& b);
 

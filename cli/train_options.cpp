@@ -1,8 +1,11 @@
 #include "cli/train_options.hpp"
 
+#include <cstdio>
+#include <cstdlib>
 #include <sstream>
 
 #include "autodiff/error.hpp"
+#include "cli/files.hpp"
 #include "nn/activation.hpp"
 
 namespace cli {
@@ -73,9 +76,9 @@ DataSource read_source(const Options& o, const std::string& key, DataSource fall
     }
     AD_CHECK(!o.is_table(key), o.where(key) << ": '" << key << "' expected a table with read_from, got a table without it");
     d.fraction = o.get_float(key, 0.0);
-    AD_CHECK(d.fraction > 0 && d.fraction < 1,
-             o.where(key) << ": '" << key << "' expected a fraction in (0, 1), got " << d.fraction);
-    d.kind = DataSource::Kind::fraction;
+    AD_CHECK(d.fraction >= 0 && d.fraction < 1,
+             o.where(key) << ": '" << key << "' expected a fraction in [0, 1), got " << d.fraction);
+    d.kind = d.fraction > 0 ? DataSource::Kind::fraction : DataSource::Kind::none;  // 0: no such set
     return d;
 }
 
@@ -123,7 +126,8 @@ TrainOptions parse_train_options(const Options& o) {
                                                                << t.learning_rate);
     t.optimizer = o.get_string(p + "optimizer", t.optimizer);
     require_one_of(o, p + "optimizer", t.optimizer, {"adam", "adamw", "sgd"});
-    t.weight_decay = non_negative("weight_decay", t.weight_decay);
+    // AdamW's decay is its reason to exist: default 0.01 there (as torch), 0 for Adam and SGD
+    t.weight_decay = non_negative("weight_decay", o.get_string(p + "optimizer", t.optimizer) == "adamw" ? 0.01 : 0.0);
     t.momentum = non_negative("momentum", t.momentum);
     t.nesterov = o.get_bool(p + "nesterov", t.nesterov);
     t.warmup_fraction = non_negative("warmup_fraction", t.warmup_fraction);
@@ -178,6 +182,11 @@ TrainOptions parse_train_options(const Options& o) {
 
     t.validation = read_source(o, "validation_set", t.validation);
     t.test = read_source(o, "test_set", t.test);
+    AD_CHECK(t.bias || (!t.scale_inputs && !t.scale_targets),
+             o.where("architecture.model.bias") << ": 'architecture.model.bias' = false needs "
+                                                   "architecture.training.scale_inputs = false and scale_targets = false "
+                                                   "(the standardisation is folded into the biases of the saved model)");
+
     return t;
 }
 
@@ -202,38 +211,49 @@ std::string list(const std::vector<std::string>& xs) {
     for (size_t k = 0; k < xs.size(); ++k) out += (k ? ", " : "") + q(xs[k]);
     return out + "]";
 }
-std::string source(const DataSource& d) {
-    if (d.kind == DataSource::Kind::file) return q(d.path);
-    std::ostringstream os;
-    os.precision(17);  // round trip exactly, as the other numbers of to_toml()
-    os << d.fraction;
-    return os.str();
+// The shortest decimal that reads back to the same double, always with a '.' or an exponent so
+// that TOML keeps it a float: 0.9 prints as "0.9", not "0.90000000000000002".
+std::string num(double v) {
+    char buf[40];
+    for (int prec = 1; prec <= 17; ++prec) {
+        std::snprintf(buf, sizeof buf, "%.*g", prec, v);
+        if (std::strtod(buf, nullptr) == v) break;
+    }
+    std::string s = buf;
+    if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
+    return s;
+}
+std::string source(const DataSource& d, const std::string& resolved_path) {
+    if (d.kind == DataSource::Kind::file) return q(resolved_path);
+    return num(d.fraction);
 }
 }  // namespace
 
-std::string TrainOptions::to_toml() const {
+std::string TrainOptions::to_toml(PathStyle style) const {
+    // Paths are relative to the options file's folder; resolved, they work from anywhere.
+    const std::string base = dirname_of(options_path);
+    auto path = [&](const std::string& p) { return style == PathStyle::absolute ? absolute_path(join_path(base, p)) : p; };
     std::ostringstream os;
-    os.precision(17);
     os << "# fully expanded options of this run (defaults filled in)\n";
     os << "seed = " << seed << "\nbase_precision = 64\n";
-    if (validation.kind != DataSource::Kind::none) os << "validation_set = " << source(validation) << "\n";
-    if (test.kind != DataSource::Kind::none) os << "test_set = " << source(test) << "\n";
+    if (validation.kind != DataSource::Kind::none) os << "validation_set = " << source(validation, path(validation.path)) << "\n";
+    if (test.kind != DataSource::Kind::none) os << "test_set = " << source(test, path(test.path)) << "\n";
     os << "\n[architecture]\nname = " << q(architecture) << "\n";
     os << "\n[architecture.model]\nhidden = [";
     for (size_t k = 0; k < hidden.size(); ++k) os << (k ? ", " : "") << hidden[k];
     os << "]\nactivation = " << q(activation) << "\nbias = " << (bias ? "true" : "false") << "\n";
     os << "\n[architecture.training]\n";
-    os << "num_epochs = " << num_epochs << "\nbatch_size = " << batch_size << "\nlearning_rate = " << learning_rate
-       << "\noptimizer = " << q(optimizer) << "\nweight_decay = " << weight_decay << "\nmomentum = " << momentum
-       << "\nnesterov = " << (nesterov ? "true" : "false") << "\nwarmup_fraction = " << warmup_fraction
+    os << "num_epochs = " << num_epochs << "\nbatch_size = " << batch_size << "\nlearning_rate = " << num(learning_rate)
+       << "\noptimizer = " << q(optimizer) << "\nweight_decay = " << num(weight_decay) << "\nmomentum = " << num(momentum)
+       << "\nnesterov = " << (nesterov ? "true" : "false") << "\nwarmup_fraction = " << num(warmup_fraction)
        << "\nscheduler = " << q(scheduler) << "\nscheduler_step_size = " << scheduler_step_size
-       << "\nscheduler_gamma = " << scheduler_gamma << "\nplateau_factor = " << plateau_factor
-       << "\nplateau_patience = " << plateau_patience << "\ngrad_clip_norm = " << grad_clip_norm
+       << "\nscheduler_gamma = " << num(scheduler_gamma) << "\nplateau_factor = " << num(plateau_factor)
+       << "\nplateau_patience = " << plateau_patience << "\ngrad_clip_norm = " << num(grad_clip_norm)
        << "\nlog_interval = " << log_interval << "\ncheckpoint_interval = " << checkpoint_interval
-       << "\nloss = " << q(loss) << "\nhuber_delta = " << huber_delta << "\nbest_model_metric = "
+       << "\nloss = " << q(loss) << "\nhuber_delta = " << num(huber_delta) << "\nbest_model_metric = "
        << q(best_model_metric) << "\nscale_inputs = " << (scale_inputs ? "true" : "false")
        << "\nscale_targets = " << (scale_targets ? "true" : "false") << "\n";
-    os << "\n[training_set]\nread_from = " << q(train_path) << "\ntarget = " << list(targets) << "\n";
+    os << "\n[training_set]\nread_from = " << q(path(train_path)) << "\ntarget = " << list(targets) << "\n";
     if (!features.empty()) os << "features = " << list(features) << "\n";
     os << "task = " << q(task) << "\n";
     return os.str();

@@ -63,8 +63,10 @@ struct TrainOptions {
 
     /// "file:line" of `key` when the file sets it, else the file name (for messages about values).
     std::string where(const std::string& key) const;
-    /// The fully expanded options as TOML (paths as given).
-    std::string to_toml() const;
+    enum class PathStyle { as_given, absolute };
+    /// The fully expanded options as TOML; data paths as given (relative to the options file's
+    /// folder) or resolved to absolute paths (options_restart.toml, usable from anywhere).
+    std::string to_toml(PathStyle style = PathStyle::as_given) const;
 };
 
 TrainOptions parse_train_options(const Options& opts);

@@ -257,7 +257,7 @@ TrainResult train_tabular(const TrainOptions& o, const TrainRun& run) {
     TrainResult result;
     result.run_dir = run.run_dir.empty() ? make_run_dir("outputs") : run.run_dir;
     make_dirs(result.run_dir);
-    write_file_atomic(join_path(result.run_dir, "options_restart.toml"), o.to_toml());
+    write_file_atomic(join_path(result.run_dir, "options_restart.toml"), o.to_toml(TrainOptions::PathStyle::absolute));
     const std::string log_path = join_path(result.run_dir, "train.csv");
     // A restart appends to the log of its run folder; a new folder (or a fresh run) gets a header.
     const bool new_log = start_epoch == 1 || std::ifstream(log_path, std::ios::ate).tellg() <= 0;

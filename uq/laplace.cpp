@@ -346,7 +346,11 @@ LmlTerms Laplace::lml_terms(const Tensor& prior_precision, const Tensor& sigma_n
         }
         case HessianStructure::kron: {
             Tensor acc;
-            for (const auto& lam : kron_posterior_eigenvalues(tau, sigma)) {
+            // laplace_torch: h enters log det P_post as a constant (detached sigma), which drops
+            // h tr(Sigma H) (2/sigma) from d lml / d sigma; the value is unchanged.
+            const Tensor sigma_det =
+                kron_sigma_gradient_ == KronSigmaGradient::laplace_torch ? sigma.detach() : sigma;
+            for (const auto& lam : kron_posterior_eigenvalues(tau, sigma_det)) {
                 Tensor part = ad::sum(ad::log(lam));
                 acc = acc.defined() ? ad::add(acc, part) : part;
             }

@@ -24,6 +24,11 @@ enum class HessianStructure { full, kron, diag };
 /// Shape of the prior precision: one value, one per parameter tensor, one per parameter.
 enum class PriorStructure { scalar, layerwise, diagonal };
 enum class Normalized { no, yes };
+/// How the Kron lml is differentiated w.r.t. sigma: `true_gradient` (default) differentiates
+/// every term; `laplace_torch` treats h = 1/(sigma^2 T) inside log det P_post as a constant, as
+/// laplace-torch does (it scales the Kron factors by a Python float, docs/uq.md), so that its
+/// Kron marglik_training runs can be reproduced. The lml value is the same in both modes.
+enum class KronSigmaGradient { true_gradient, laplace_torch };
 
 std::string to_string(Likelihood l);
 std::string to_string(HessianStructure s);
@@ -122,6 +127,10 @@ class Laplace {
     /// All terms of the lml at those hyperparameters (differentiable).
     LmlTerms lml_terms(const ad::Tensor& prior_precision, const ad::Tensor& sigma_noise) const;
 
+    /// Kron only (ignored otherwise): which sigma-gradient log_marginal_likelihood(tau, sigma) has.
+    void set_kron_sigma_gradient(KronSigmaGradient mode) { kron_sigma_gradient_ = mode; }
+    KronSigmaGradient kron_sigma_gradient() const { return kron_sigma_gradient_; }
+
     /// Adam on log tau maximising the lml at fixed sigma (laplace-torch's method='marglik');
     /// sets and returns the prior precision.
     ad::Tensor optimize_prior_precision_marglik(const MarglikOptions& options = {});
@@ -173,6 +182,7 @@ class Laplace {
     bool fitted_ = false;
     mutable std::vector<KronEigen> kron_eigen_;  ///< cached after fit
     mutable bool kron_eigen_valid_ = false;
+    KronSigmaGradient kron_sigma_gradient_ = KronSigmaGradient::true_gradient;
 };
 
 }  // namespace uq

@@ -291,10 +291,14 @@ TEST_CASE("options: validation_set and test_set as fraction, file name or table"
     CHECK(t.test.kind == cli::DataSource::Kind::fraction);
     CHECK(t.test.fraction == 0.3);
 
-    for (const char* bad : {"0", "1", "1.5", "-0.2", "0.0"}) {
+    for (const char* none : {"0", "0.0"}) {  // 0: no validation set
+        INFO("validation_set = " << none);
+        CHECK(parse(doc(std::string("validation_set = ") + none + "\n")).validation.kind == cli::DataSource::Kind::none);
+    }
+    for (const char* bad : {"1", "1.5", "-0.2"}) {
         INFO("validation_set = " << bad);
         CHECK_THAT(error_of(doc(std::string("validation_set = ") + bad + "\n")),
-                   StartsWith("opts.toml:1: 'validation_set' expected a fraction in (0, 1)"));
+                   StartsWith("opts.toml:1: 'validation_set' expected a fraction in [0, 1)"));
     }
     CHECK_THAT(error_of(doc() + "[validation_set]\n"),
                StartsWith("opts.toml:8: 'validation_set' expected a table with read_from"));
@@ -319,7 +323,7 @@ TEST_CASE("train options: to_toml() re-parses to the same options", "[cli][optio
     SECTION("everything set, awkward numbers and paths") {
         cli::TrainOptions a = parse(
             "seed = 123456789\nvalidation_set = { read_from = \"va\\\\l \\\"1\\\".csv\" }\ntest_set = 0.3333333333333333\n" +
-            doc("", "hidden = [1, 2, 3, 4]\nactivation = \"softplus\"\nbias = false\n",
+            doc("", "hidden = [1, 2, 3, 4]\nactivation = \"softplus\"\nbias = true\n",
                 "num_epochs = 7\nbatch_size = 3\nlearning_rate = 0.1234567890123456789\noptimizer = \"adamw\"\n"
                 "weight_decay = 3e-7\nmomentum = 0.0\nnesterov = true\nwarmup_fraction = 0.1\nscheduler = \"plateau\"\n"
                 "scheduler_step_size = 9\nscheduler_gamma = 0.3\nplateau_factor = 0.9\nplateau_patience = 0\n"
@@ -361,4 +365,15 @@ TEST_CASE("options: typed getters, fallbacks and where()", "[cli][options]") {
     REQUIRE_THROWS_WITH(o.get_bool("t.d", false), StartsWith("g.toml:5: 't.d' expected true or false, got a string"));
     CHECK(cli::Options::from_string("", "sub/dir/x.toml").base_dir() == "sub/dir");
     CHECK(cli::Options::from_string("", "x.toml").base_dir() == ".");
+}
+
+TEST_CASE("train options: bias = false needs standardisation off; adamw's decay defaults to 0.01",
+          "[cli][options]") {
+    CHECK_THAT(error_of(doc("", "bias = false\n")),
+               StartsWith("opts.toml:") && Contains("'architecture.model.bias' = false needs"));
+    cli::TrainOptions t = parse(doc("", "bias = false\n", "scale_inputs = false\nscale_targets = false\n"));
+    CHECK_FALSE(t.bias);
+    CHECK(parse(doc("", "", "optimizer = \"adamw\"\n")).weight_decay == 0.01);
+    CHECK(parse(doc("", "", "optimizer = \"adamw\"\nweight_decay = 0.2\n")).weight_decay == 0.2);
+    CHECK(parse(doc("", "", "optimizer = \"adam\"\n")).weight_decay == 0.0);
 }

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "cli/csv.hpp"
+#include "cli/files.hpp"
 #include "cli/train_options.hpp"
 #include "nn/checkpoint.hpp"
 #include "nn/json.hpp"
@@ -67,7 +68,10 @@ TEST_CASE("atomgrad train: the run folder holds options, a log row per epoch and
     // options_restart.toml: the fully expanded options, which read back to the same run
     cli::TrainOptions given = cli::read_train_options(dir.file("opts.toml"));
     cli::TrainOptions restart = cli::read_train_options(dir.file("run/options_restart.toml"));
-    CHECK(restart.to_toml() == given.to_toml());
+    // data paths are written absolute, so the file works from any folder: the same run
+    using Style = cli::TrainOptions::PathStyle;
+    CHECK(restart.to_toml(Style::absolute) == given.to_toml(Style::absolute));
+    CHECK(restart.train_path == cli::absolute_path(dir.file("train.csv")));
     CHECK_THAT(read_text(dir.file("run/options_restart.toml")), Contains("optimizer = \"adam\""));
 
     // the log: header, one row per epoch 1..200 in order, constant learning rate, finite losses
