@@ -14,7 +14,8 @@
 // every run does the same arithmetic. The timings do not depend on the values.
 // Peer column: laplace-torch float64, 1 thread when recorded (Full rows), else its float32
 // 1-thread figure (marked "f32"; Kron and Diag were only timed in float32).
-// usage: bench_laplace SHARED_DIR [threads]
+// usage: bench_laplace SHARED_DIR [threads] [ROW]   (ROW, e.g. "full classification": only that row,
+// for profiling)
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -131,13 +132,18 @@ double field(const nn::Json* r, const char* key) {
 }
 
 // "  ours   peer  ratio" for one measurement; a missing peer figure prints as "-".
+// Seconds with 3 significant digits in 8 columns; ratios with 2 (at least one decimal below 10).
 std::string cell(double ours, double peer) {
-    char buf[64];
-    if (peer > 0)
-        std::snprintf(buf, sizeof buf, "%8.4f %8.3f %6.0fx", ours, peer, peer / ours);
-    else
-        std::snprintf(buf, sizeof buf, "%8.4f %8s %7s", ours, "-", "-");
-    return buf;
+    auto secs = [](double v) {
+        char b[32];
+        if (v >= 100) std::snprintf(b, sizeof b, "%8.1f", v);
+        else if (v >= 0.01) std::snprintf(b, sizeof b, "%8.3g", v);
+        else std::snprintf(b, sizeof b, "%8.1e", v);
+        return std::string(b);
+    };
+    char r[32] = "      -";
+    if (peer > 0) std::snprintf(r, sizeof r, peer / ours < 10 ? "%6.1fx" : "%6.0fx", peer / ours);
+    return secs(ours) + " " + (peer > 0 ? secs(peer) : std::string("       -")) + " " + r;
 }
 
 }  // namespace
@@ -145,13 +151,14 @@ std::string cell(double ours, double peer) {
 int main(int argc, char** argv) {
     std::string shared = argc > 1 ? argv[1] : "../shared";
     int threads = argc > 2 ? std::atoi(argv[2]) : 1;
+    const std::string only = argc > 3 ? argv[3] : "";
     ad::blas::set_num_threads(threads);
     nn::Json peers = read_json(shared + "/peers/laplace_torch_timing.json");
 
     std::printf("Last-layer Laplace, N 10000 x D 256, batch 500, float64, %d thread%s; seconds: atomgrad, "
                 "laplace-torch 1 thread (ratio)\n",
                 threads, threads == 1 ? "" : "s");
-    std::printf("  %-22s %-25s   %-25s   %-25s   %-25s\n", "row", "fit", "predictive 1000", "lml",
+    std::printf("  %-24s %-25s   %-25s   %-25s   %-25s\n", "row", "fit", "predictive 1000", "lml",
                 "optimise 100 steps");
     double sink = 0;
     bool all_faster = true;
@@ -162,14 +169,16 @@ int main(int argc, char** argv) {
             const std::string cls = (s == uq::HessianStructure::full   ? "FullLLLaplace"
                                      : s == uq::HessianStructure::kron ? "KronLLLaplace"
                                                                        : "DiagLLLaplace");
+            if (!only.empty() && only != name + " " + lname) continue;
             Times t = run(s, lik, sink);
             bool f32 = false;
             const nn::Json* r = peer_record(peers, cls, lname, f32);
             const double pf = field(r, "fit_s"), pp = field(r, "predictive_1000_s"),
                          pl = field(r, "log_marginal_likelihood_s"),
                          po = field(r, "optimize_prior_precision_marglik_100_steps_s");
-            const std::string label = name + " " + lname + (f32 ? " (f32)" : "");
-            std::printf("  %-22s %s   %s   %s   %s\n", label.c_str(), cell(t.fit, pf).c_str(), cell(t.predictive, pp).c_str(),
+            const std::string label = name + " " + (lik == uq::Likelihood::regression ? "regr." : "class.") +
+                                      (f32 ? " (peer f32)" : "");
+            std::printf("  %-24s %s   %s   %s   %s\n", label.c_str(), cell(t.fit, pf).c_str(), cell(t.predictive, pp).c_str(),
                         cell(t.lml, pl).c_str(), cell(t.optimise, po).c_str());
             const double ours[] = {t.fit, t.predictive, t.lml, t.optimise}, theirs[] = {pf, pp, pl, po};
             for (int k = 0; k < 4; ++k)

@@ -21,7 +21,10 @@ const char* kUsage =
     "  train OPTIONS.toml [-o model.ckpt] [--init WEIGHTS.ckpt] [--restart CKPT] [--run-dir DIR]\n"
     "                       train a model as the options file says\n"
     "  eval MODEL.ckpt DATA.csv [-o predictions.csv] [--json]\n"
-    "                       predictions and, with targets present, metrics\n"
+    "                       predictions and, with targets present, metrics (with a posterior:\n"
+    "                       predictive variances, NLL, calibration)\n"
+    "  laplace OPTIONS.toml [--json]\n"
+    "                       fit a Laplace approximation to a trained model; write the wrapped model\n"
     "\n"
     "See README.md for the options file.\n";
 
@@ -52,6 +55,7 @@ int main(int argc, char** argv) {
     try {
         if (command == "train") return cli::cmd_train(args);
         if (command == "eval") return cli::cmd_eval(args);
+        if (command == "laplace") return cli::cmd_laplace(args);
         std::fprintf(stderr, "atomgrad: error: unknown command '%s'\n%s", command.c_str(), kUsage);
         return 2;
     } catch (const cli::UsageError& e) {

@@ -51,6 +51,7 @@ const char* kind_name(Kind k) {
         case Kind::integer_list: return "a list of integers";
         case Kind::string_or_list: return "a string or a list of strings";
         case Kind::fraction_or_file: return "a fraction in (0, 1), a file name or a table with read_from";
+        case Kind::float_or_list: return "a number or a list of numbers";
     }
     return "?";
 }
@@ -91,6 +92,14 @@ bool matches(const toml::node& n, Kind k) {
             return true;
         }
         case Kind::fraction_or_file: return n.is_string() || n.is_floating_point() || n.is_integer() || n.is_table();
+        case Kind::float_or_list: {
+            if (n.is_number()) return true;
+            const toml::array* a = n.as_array();
+            if (!a || a->empty()) return false;
+            for (const auto& e : *a)
+                if (!e.is_number()) return false;
+            return true;
+        }
     }
     return false;
 }
@@ -179,6 +188,22 @@ std::vector<long> Options::get_int_list(const std::string& key, const std::vecto
                                                           << type_name(*n));
     std::vector<long> out;
     for (const auto& e : *n->as_array()) out.push_back(static_cast<long>(e.as_integer()->get()));
+    return out;
+}
+
+std::vector<double> Options::get_float_list(const std::string& key, const std::vector<double>& fallback) const {
+    const toml::node* n = find(key);
+    if (!n) return fallback;
+    AD_CHECK(matches(*n, Kind::float_or_list),
+             where(key) << ": '" << key << "' expected a number or a list of numbers, got " << type_name(*n));
+    auto value = [&](const toml::node& e) {
+        double v = e.is_integer() ? static_cast<double>(e.as_integer()->get()) : e.as_floating_point()->get();
+        AD_CHECK(std::isfinite(v), where(key) << ": '" << key << "' expected finite numbers, got " << v);
+        return v;
+    };
+    if (n->is_number()) return {value(*n)};
+    std::vector<double> out;
+    for (const auto& e : *n->as_array()) out.push_back(value(e));
     return out;
 }
 

@@ -18,7 +18,8 @@ namespace cli {
 
 /// What a key may hold. Float accepts integers; FractionOrFile accepts a number in (0, 1), a
 /// file name, or a table with read_from.
-enum class Kind { table, integer, floating, boolean, string, integer_list, string_or_list, fraction_or_file, any_table };
+enum class Kind { table, integer, floating, boolean, string, integer_list, string_or_list, fraction_or_file, any_table,
+                  float_or_list };
 
 class Options {
   public:
@@ -41,6 +42,8 @@ class Options {
     bool get_bool(const std::string& key, bool fallback) const;
     std::string get_string(const std::string& key, const std::string& fallback) const;
     std::vector<long> get_int_list(const std::string& key, const std::vector<long>& fallback) const;
+    /// A number or a list of numbers.
+    std::vector<double> get_float_list(const std::string& key, const std::vector<double>& fallback) const;
     /// A string or a list of strings.
     std::vector<std::string> get_string_list(const std::string& key, const std::vector<std::string>& fallback) const;
     /// "file:line" of a key, for messages about its value.

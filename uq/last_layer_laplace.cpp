@@ -282,14 +282,18 @@ GridsearchResult LastLayerLaplace::optimize_prior_precision_gridsearch(const Ten
     return r;
 }
 
-void LastLayerLaplace::save(const std::string& path) const {
-    nn::Checkpoint c = to_checkpoint();
+nn::Checkpoint LastLayerLaplace::to_checkpoint() const {
+    nn::Checkpoint c = Laplace::to_checkpoint();
     c.metadata["kind"] = "last_layer";
-    nn::save_checkpoint(path, c);
+    return c;
 }
 
-LastLayerLaplace LastLayerLaplace::load(const std::string& path) {
-    nn::Checkpoint c = nn::load_checkpoint(path);
+void LastLayerLaplace::save(const std::string& path) const { nn::save_checkpoint(path, to_checkpoint()); }
+
+LastLayerLaplace LastLayerLaplace::load(const std::string& path) { return from_checkpoint(nn::load_checkpoint(path)); }
+
+LastLayerLaplace LastLayerLaplace::from_checkpoint(const nn::Checkpoint& c) {
+    const std::string& path = c.path;
     AD_CHECK(c.metadata.count("kind") && c.meta("kind") == "last_layer",
              path << ": expected a last-layer Laplace checkpoint (metadata kind = last_layer)");
     // layout "weight:C,D" or "weight:C,D;bias:C"

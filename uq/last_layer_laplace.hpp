@@ -74,6 +74,9 @@ class LastLayerLaplace : public Laplace {
 
     void save(const std::string& path) const;
     static LastLayerLaplace load(const std::string& path);
+    /// The posterior as checkpoint tensors and metadata (kind = last_layer), and back.
+    nn::Checkpoint to_checkpoint() const;
+    static LastLayerLaplace from_checkpoint(const nn::Checkpoint& ckpt);
 
   private:
     /// Raw curvature and loss of one mini-batch; N scales the Kron factor A.

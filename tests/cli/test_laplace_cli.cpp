@@ -1,0 +1,162 @@
+// `atomgrad laplace` and `atomgrad eval` on a wrapped model, against laplace-torch's numbers for
+// the reference cases (tests/reference/laplace), loading the cases' safetensors weights as a
+// model written by another program.
+#include "cli/files.hpp"
+#include "nn/json.hpp"
+#include "tests/cli/cli_helpers.hpp"
+#include "tests/uq/reference_case.hpp"
+
+using namespace cli_testing;
+using Catch::Matchers::Contains;
+using Catch::Matchers::StartsWith;
+namespace rt = uqtest;
+
+namespace {
+
+// The case folder as an absolute path (the CLI runs in a temporary folder).
+std::string case_dir(const std::string& name) { return cli::absolute_path(rt::reference_dir(name)); }
+
+// Options for the reference case `name`; outputs go next to the options file (a temp dir).
+std::string case_options(const std::string& name, const std::string& target, const std::string& laplace,
+                         const std::string& extra = "") {
+    const std::string dir = case_dir(name);
+    std::ostringstream os;
+    os << "model = \"" << dir << "/model.safetensors\"\n"
+       << "test_set = \"" << dir << "/test.csv\"\n"
+       << extra << "\n[training_set]\nread_from = \"" << dir << "/train.csv\"\ntarget = \"" << target << "\"\n"
+       << "task = \"" << (name.rfind("classification", 0) == 0 ? "classification" : "regression") << "\"\n"
+       << "\n[laplace]\noutput = \"wrapped.ckpt\"\npredictions = \"pred.csv\"\n" << laplace;
+    return os.str();
+}
+
+RunResult run_laplace(const TempDir& dir, const std::string& options) {
+    write_text(dir.file("la.toml"), options);
+    return run_cli("laplace la.toml --json", dir.str());
+}
+
+nn::Json run_json(const TempDir& dir, const std::string& options) {
+    RunResult r = run_laplace(dir, options);
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    return nn::Json::parse(r.lines().back());
+}
+
+double ref_num(const rt::Case& c, const std::vector<std::string>& keys) { return rt::num(rt::at(c.root, keys)); }
+ad::Tensor ref_tensor(const rt::Case& c, const std::vector<std::string>& keys) { return rt::to_tensor(rt::at(c.root, keys)); }
+
+}  // namespace
+
+TEST_CASE("atomgrad laplace: sine reference, Full/Kron/Diag lml and predictive from a foreign checkpoint",
+          "[cli][laplace]") {
+    const auto& c = rt::load_case("regression_sine_lllaplace");
+    for (const std::string cls : {"FullLLLaplace", "KronLLLaplace", "DiagLLLaplace"}) {
+        const std::string structure = cls == "FullLLLaplace" ? "full" : cls == "KronLLLaplace" ? "kron" : "diag";
+        INFO(cls);
+        TempDir dir;
+        nn::Json j = run_json(dir, case_options("regression_sine_lllaplace", "y",
+                                                "hessian_structure = \"" + structure +
+                                                    "\"\nsigma_noise = 0.3\nprior_precision = 1.0\n"));
+        // scalars: the reference README's tolerance (1e-8 relative)
+        for (const char* key : {"log_marginal_likelihood", "log_likelihood", "log_det_ratio", "scatter"})
+            CHECK(rt::scalar_mismatch(j.at(key).as_number(), ref_num(c, {"results", cls, "at_hyper", key})) == "");
+        CHECK(j.at("n_params").as_long() == 51);
+        CHECK(j.at("sigma_noise").as_number() == 0.3);
+        // predictions: mean and epistemic variance against glm_mean and glm_var_diagonal_output
+        // (arrays: 1e-8 relative + 1e-10 of the largest entry, the README's tolerance)
+        cli::Table pred = cli::read_csv(dir.file("pred.csv"));
+        CHECK(pred.columns == std::vector<std::string>{"y", "y_var", "y_f_var"});
+        ad::Tensor mean = pred.select({"y"}), f_var = pred.select({"y_f_var"}), y_var = pred.select({"y_var"});
+        ad::Tensor ref_mean = ad::reshape(ref_tensor(c, {"results", cls, "predictive", "glm_mean"}), {-1, 1});
+        ad::Tensor ref_var = ad::reshape(ref_tensor(c, {"results", cls, "predictive", "glm_var_diagonal_output"}), {-1, 1});
+        // the CSV carries 10 significant digits
+        CHECK(rt::array_mismatch(mean, ref_mean, 1e-9, 1e-9) == "");
+        CHECK(rt::array_mismatch(f_var, ref_var, 1e-9, 1e-9) == "");
+        CHECK(rt::array_mismatch(y_var, ad::add(ref_var, 0.09), 1e-9, 1e-9) == "");  // + sigma^2
+        CHECK(fs::exists(dir.file("wrapped.ckpt")));
+    }
+}
+
+TEST_CASE("atomgrad laplace: marglik prior optimisation matches laplace-torch's tau", "[cli][laplace]") {
+    const auto& c = rt::load_case("regression_sine_lllaplace");
+    TempDir dir;
+    nn::Json j = run_json(dir, case_options("regression_sine_lllaplace", "y",
+                                            "sigma_noise = 0.3\noptimize_prior_precision = \"marglik\"\n"));
+    const double ref = ref_num(c, {"results", "FullLLLaplace", "optimize_prior_precision_marglik", "scalar",
+                                   "prior_precision", "0"});
+    REQUIRE(j.at("prior_precision").size() == 1);
+    CHECK(rt::scalar_mismatch(j.at("prior_precision").at(0).as_number(), ref) == "");
+}
+
+TEST_CASE("atomgrad laplace: blobs classification probit probabilities, then eval of the wrapped model",
+          "[cli][laplace][eval]") {
+    const auto& c = rt::load_case("classification_blobs2d_lllaplace");
+    TempDir dir;
+    nn::Json j = run_json(dir, case_options("classification_blobs2d_lllaplace", "label", "link_approx = \"probit\"\n"));
+    CHECK(rt::scalar_mismatch(j.at("log_marginal_likelihood").as_number(),
+                              ref_num(c, {"results", "FullLLLaplace", "at_hyper", "log_marginal_likelihood"})) == "");
+    cli::Table pred = cli::read_csv(dir.file("pred.csv"));
+    ad::Tensor probs = pred.select({"prob_0", "prob_1", "prob_2"});
+    CHECK(rt::array_mismatch(probs, ref_tensor(c, {"results", "FullLLLaplace", "predictive", "probit"}), 1e-9, 1e-9) == "");
+
+    // eval on the wrapped model gives the same probabilities; with labels it reports nll and ece
+    const std::string val = case_dir("classification_blobs2d_lllaplace") + "/val.csv";
+    RunResult r = run_cli("eval wrapped.ckpt " + val + " -o eval.csv --json", dir.str());
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    nn::Json m = nn::Json::parse(r.lines().back());
+    CHECK(m.contains("nll"));
+    // ece: pending uq/calibration
+    CHECK(m.at("accuracy").as_number() > 0.8);  // three well-separated blobs
+    RunResult r2 = run_cli("eval wrapped.ckpt " + case_dir("classification_blobs2d_lllaplace") +
+                               "/test.csv -o eval_test.csv",
+                           dir.str());
+    REQUIRE(r2.status == 0);
+    CHECK(read_text(dir.file("eval_test.csv")) == read_text(dir.file("pred.csv")));
+}
+
+TEST_CASE("atomgrad laplace: bad hyperparameters and models give one-line errors and no output",
+          "[cli][laplace][errors]") {
+    struct Bad {
+        std::string name, target, laplace, expect;
+    };
+    std::string diag51 = "1.0";
+    for (int k = 1; k < 51; ++k) diag51 += ", 1.0";
+    const std::vector<Bad> cases = {
+        {"classification_blobs2d_lllaplace", "label", "sigma_noise = 0.5\n", "sigma_noise"},
+        {"regression_sine_lllaplace", "y", "sigma_noise = -0.3\n", "sigma_noise"},
+        {"regression_sine_lllaplace", "y", "prior_precision = -1.0\n", "prior precision"},
+        {"regression_sine_lllaplace", "y", "hessian_structure = \"kron\"\nprior_precision = [" + diag51 + "]\n", "Kron"},
+        {"regression_sine_lllaplace", "y", "prior_precision = [1.0, 2.0, 3.0]\n", "[51] (per parameter), got [3]"},
+        {"regression_sine_lllaplace", "y", "hessian_structur = \"full\"\n", "unknown key 'laplace.hessian_structur'"},
+        {"regression_sine_lllaplace", "y", "link_approx = \"logit\"\n", "link_approx"},
+    };
+    for (const auto& b : cases) {
+        INFO(b.laplace);
+        TempDir dir;
+        RunResult r = run_laplace(dir, case_options(b.name, b.target, b.laplace));
+        CHECK(r.status == 1);
+        REQUIRE(r.lines().size() == 1);
+        CHECK_THAT(r.lines()[0], StartsWith("atomgrad: error:") && Contains(b.expect));
+        CHECK_FALSE(fs::exists(dir.file("wrapped.ckpt")));
+        CHECK_FALSE(fs::exists(dir.file("pred.csv")));
+    }
+}
+
+TEST_CASE("atomgrad laplace: a singular posterior precision (zero prior, too few data) is refused",
+          "[cli][laplace][errors]") {
+    // 3 training points cannot pin down 51 last-layer parameters: H has rank <= 3
+    TempDir dir;
+    const std::string ref = case_dir("regression_sine_lllaplace");
+    std::string train = read_text(ref + "/train.csv");
+    std::istringstream is(train);
+    std::string line, few;
+    for (int k = 0; k < 4 && std::getline(is, line); ++k) few += line + "\n";
+    write_text(dir.file("few.csv"), few);
+    std::string opts = "model = \"" + ref + "/model.safetensors\"\n[training_set]\nread_from = \"few.csv\"\n"
+                       "target = \"y\"\n[laplace]\noutput = \"wrapped.ckpt\"\nprior_precision = 0.0\nsigma_noise = 0.3\n";
+    RunResult r = run_laplace(dir, opts);
+    CHECK(r.status == 1);
+    REQUIRE(r.lines().size() == 1);
+    CHECK_THAT(r.lines()[0], StartsWith("atomgrad: error:") && Contains("prior precision"));
+    CHECK_FALSE(fs::exists(dir.file("wrapped.ckpt")));
+}
