@@ -11,7 +11,9 @@
 // Data: the peer's script (time_laplace.py) is not in shared/, only its figures: it used random
 // data of these sizes. Here phi ~ N(0, 1), W and b ~ U(-1/sqrt(D), 1/sqrt(D)) (torch's default
 // Linear init), regression targets y ~ N(0, 1), labels uniform over the classes; fixed seed, so
-// every run does the same arithmetic. The timings do not depend on the values.
+// every run does the same arithmetic (the timings hardly depend on the values). The rows run one
+// after another in one process, the first of each size on fresh memory (page faults), as the
+// peer's single run per worker process did.
 // Peer column: laplace-torch float64, 1 thread when recorded (Full rows), else its float32
 // 1-thread figure (marked "f32"; Kron and Diag were only timed in float32).
 // usage: bench_laplace SHARED_DIR [threads] [ROW]   (ROW, e.g. "full classification": only that row,
@@ -161,7 +163,7 @@ int main(int argc, char** argv) {
     std::printf("  %-24s %-25s   %-25s   %-25s   %-25s\n", "row", "fit", "predictive 1000", "lml",
                 "optimise 100 steps");
     double sink = 0;
-    bool all_faster = true;
+    std::string slower;  // the cells where laplace-torch is faster
     double full_cls_fit_ratio = 0;
     for (uq::Likelihood lik : {uq::Likelihood::regression, uq::Likelihood::classification}) {
         for (uq::HessianStructure s : {uq::HessianStructure::full, uq::HessianStructure::kron, uq::HessianStructure::diag}) {
@@ -181,13 +183,15 @@ int main(int argc, char** argv) {
             std::printf("  %-24s %s   %s   %s   %s\n", label.c_str(), cell(t.fit, pf).c_str(), cell(t.predictive, pp).c_str(),
                         cell(t.lml, pl).c_str(), cell(t.optimise, po).c_str());
             const double ours[] = {t.fit, t.predictive, t.lml, t.optimise}, theirs[] = {pf, pp, pl, po};
+            const char* what[] = {"fit", "predictive", "lml", "optimise"};
             for (int k = 0; k < 4; ++k)
-                if (theirs[k] > 0 && ours[k] >= theirs[k]) all_faster = false;
+                if (theirs[k] > 0 && ours[k] >= theirs[k]) slower += " " + name + "/" + lname + "/" + what[k];
             if (s == uq::HessianStructure::full && lik == uq::Likelihood::classification && pf > 0)
                 full_cls_fit_ratio = pf / t.fit;
         }
     }
-    std::printf("  goal: full classification fit >= 20x (%s, %.0fx); faster on every row (%s)\n",
-                full_cls_fit_ratio >= 20 ? "met" : "NOT met", full_cls_fit_ratio, all_faster ? "met" : "NOT met");
+    std::printf("  goal: full classification fit >= 20x: %s (%.0fx); faster in every cell: %s%s\n",
+                full_cls_fit_ratio >= 20 ? "met" : "NOT met", full_cls_fit_ratio, slower.empty() ? "met" : "NOT met, slower:",
+                slower.c_str());
     return std::isfinite(sink) ? 0 : 1;
 }

@@ -23,3 +23,10 @@ for t in 1 2; do
   OPENBLAS_NUM_THREADS=$t "$B/bench/bench_mlp" "$SHARED" "$t" $live
 done
 [ "$have_torch" = yes ] || echo "(PyTorch not installed: only the recorded peer figures are shown)"
+
+# Last-layer Laplace: laplace-torch's timing workload (10,000 x 256 features, Full/Kron/Diag,
+# regression and 10 classes) beside its recorded figures in ../shared/peers/laplace_torch_timing.json.
+# The Full classification row dominates the run time (its 100-step prior optimisation).
+for t in 1 2; do
+  OPENBLAS_NUM_THREADS=$t "$B/bench/bench_laplace" "$SHARED" "$t"
+done

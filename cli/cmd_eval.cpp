@@ -15,7 +15,7 @@
 #include "nn/json.hpp"
 #include "nn/metrics.hpp"
 #include "nn/tabular.hpp"
-// ECE: uq/calibration.hpp (pending)
+#include "uq/calibration.hpp"
 #include "uq/predictive.hpp"
 
 namespace cli {
@@ -72,7 +72,7 @@ int cmd_eval(const Args& args) {
             for (long r = 0; r < n; ++r) hits += pred[r] == labels[r];
             metrics["accuracy"] = static_cast<double>(hits) / static_cast<double>(n);
             metrics["nll"] = uq::nll_classification(mean, labels);
-            // metrics["ece"]: pending uq/calibration
+            metrics["ece"] = uq::expected_calibration_error(mean, labels, 15);
         }
     } else {
         const double s2 = wrapped ? wrapped->laplace().sigma_noise() * wrapped->laplace().sigma_noise() : 0.0;

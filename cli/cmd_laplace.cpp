@@ -1,10 +1,12 @@
 // atomgrad laplace OPTIONS.toml [--json]
-// Fits a last-layer Laplace approximation to a trained model on its training set, optionally
-// tunes the prior precision, writes the wrapped model (MLP + posterior) and, for a test set, the
-// predictive mean and variance (regression) or class probabilities (classification).
+// Fits a Laplace approximation to a trained model on its training set, over the last layer
+// (subset_of_weights = "last_layer", uq::LastLayerLaplace) or every weight ("all", uq::MlpLaplace),
+// optionally tunes the prior precision, writes the wrapped model (MLP + posterior) and, for a test
+// set, the predictive mean and variance (regression) or class probabilities (classification).
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <optional>
 
 #include "autodiff/ops.hpp"
 #include "cli/commands.hpp"
@@ -15,7 +17,7 @@
 #include "cli/options.hpp"
 #include "nn/json.hpp"
 #include "nn/metrics.hpp"
-// ECE: uq/calibration.hpp (pending)
+#include "uq/calibration.hpp"
 
 namespace cli {
 
@@ -146,9 +148,7 @@ int cmd_laplace(const Args& args) {
     const std::string L = "laplace.";
     const std::string subset = o.get_string(L + "subset_of_weights", "last_layer");
     one_of(o, L + "subset_of_weights", subset, {"last_layer", "all"});
-    AD_CHECK(subset == "last_layer", o.where(L + "subset_of_weights")
-                                         << ": 'laplace.subset_of_weights' = \"all\" is available from the library "
-                                            "(uq::) but not yet from the command line; use \"last_layer\"");
+    const bool all_weights = subset == "all";
     const std::string structure = o.get_string(L + "hessian_structure", "full");
     one_of(o, L + "hessian_structure", structure, {"full", "kron", "diag"});
     const std::string likelihood = o.get_string(L + "likelihood", nn::to_string(spec.task));
@@ -175,22 +175,37 @@ int cmd_laplace(const Args& args) {
                                                                         << " is larger than the " << train.x.dim(0)
                                                                         << " training rows");
 
-    // ---- fit
-    uq::LastLayerLaplace la = [&] {
+    // ---- the posterior object (checks the hyperparameters against its layout), then the fit
+    const std::string method = o.get_string(L + "optimize_prior_precision", "none");
+    one_of(o, L + "optimize_prior_precision", method, {"none", "marglik", "gridsearch"});
+    AD_CHECK(!(all_weights && method == "gridsearch"),
+             o.where(L + "optimize_prior_precision") << ": 'laplace.optimize_prior_precision' = \"gridsearch\" is "
+                                                        "implemented for subset_of_weights = \"last_layer\" only; "
+                                                        "use \"marglik\" with \"all\"");
+    auto in_options = [&](auto make) {
         try {
-            return uq::LastLayerLaplace::from_mlp(model.mlp(), lo);
+            return make();
         } catch (const ad::Error& e) {
             AD_FAIL(o.name() << ": " << e.what());
         }
-    }();
+    };
+    std::optional<uq::LastLayerLaplace> last;
+    std::optional<uq::MlpLaplace> every;
+    if (all_weights)
+        every.emplace(in_options([&] { return uq::MlpLaplace(model.mlp(), lo); }));
+    else
+        last.emplace(in_options([&] { return uq::LastLayerLaplace::from_mlp(model.mlp(), lo); }));
+    uq::Laplace& la = all_weights ? static_cast<uq::Laplace&>(*every) : static_cast<uq::Laplace&>(*last);
     {
+        // The model has no scalers (load_tabular_model folds them): x is what the MLP sees.
         ad::NoGrad ng;
-        la.fit(model.mlp(), model.normalize_inputs(train.x), train.y, fo);
+        if (all_weights)
+            every->fit(train.x, train.y, fo);
+        else
+            last->fit(model.mlp(), model.normalize_inputs(train.x), train.y, fo);
     }
 
     // ---- prior precision
-    const std::string method = o.get_string(L + "optimize_prior_precision", "none");
-    one_of(o, L + "optimize_prior_precision", method, {"none", "marglik", "gridsearch"});
     if (method == "marglik") {
         uq::MarglikOptions mo;
         const std::string ps = o.get_string(L + "prior_structure", "scalar");
@@ -201,7 +216,7 @@ int cmd_laplace(const Args& args) {
         mo.n_steps = o.get_int(L + "marglik_steps", 100);
         mo.lr = o.get_float(L + "marglik_lr", 0.1);
         mo.init_prior_prec = lo.prior_precision[0];
-        la.optimize_prior_precision_marglik(mo);
+        in_options([&] { return la.optimize_prior_precision_marglik(mo); });
     } else if (method == "gridsearch") {
         const std::string vpath = data_path(o, "validation_set");
         AD_CHECK(!vpath.empty(), o.name() << ": optimize_prior_precision = \"gridsearch\" needs validation_set = \"file.csv\"");
@@ -209,17 +224,18 @@ int cmd_laplace(const Args& args) {
         uq::GridsearchOptions go;
         go.link = link == uq::LinkApprox::mc ? uq::LinkApprox::probit : link;
         ad::NoGrad ng;
-        la.optimize_prior_precision_gridsearch(model.features(val.x), val.y, go);
+        last->optimize_prior_precision_gridsearch(model.features(val.x), val.y, go);
     }
 
     // ---- outputs: the wrapped model, then test predictions
     const nn::TabularSpec spec_copy = spec;  // `model` moves into the wrapper next
-    LaplaceModel wrapped(std::move(model), std::move(la), link, n_samples);
-    const uq::LastLayerLaplace& post = wrapped.laplace();
+    LaplaceModel wrapped = all_weights ? LaplaceModel(std::move(model), std::move(*every), link, n_samples)
+                                       : LaplaceModel(std::move(model), std::move(*last), link, n_samples);
+    const uq::Laplace& post = wrapped.laplace();
     const std::string out_path = o.has(L + "output") ? join_path(o.base_dir(), o.get_string(L + "output", ""))
                                                      : default_output(model_path, ".laplace.ckpt");
     nn::Checkpoint out = wrapped.to_checkpoint();
-    out.metadata["laplace.options"] = "subset_of_weights = \"last_layer\"\nhessian_structure = \"" + structure +
+    out.metadata["laplace.options"] = "subset_of_weights = \"" + subset + "\"\nhessian_structure = \"" + structure +
                                       "\"\noptimize_prior_precision = \"" + method + "\"\n";
 
     nn::Json j = nn::Json::object();
@@ -234,6 +250,7 @@ int cmd_laplace(const Args& args) {
     j["temperature"] = post.temperature();
     j["n_params"] = post.n_params();
     j["n_data"] = post.n_data();
+    j["subset_of_weights"] = subset;
     j["hessian_structure"] = structure;
     j["likelihood"] = likelihood;
 
@@ -276,7 +293,7 @@ int cmd_laplace(const Args& args) {
             if (test.has_targets) {
                 tm["accuracy"] = nn::accuracy(ad::log(pr.mean), test.labels);
                 tm["nll"] = uq::nll_classification(pr.mean, test.labels);
-                // tm["ece"]: pending uq/calibration
+                tm["ece"] = uq::expected_calibration_error(pr.mean, test.labels);
             }
         }
         if (tm.size() > 0) j["test"] = tm;
@@ -289,7 +306,8 @@ int cmd_laplace(const Args& args) {
     if (p.has("--json")) {
         std::printf("%s\n", j.dump().c_str());
     } else {
-        std::printf("last-layer %s Laplace (%s), %ld parameters, %ld training points\n", structure.c_str(),
+        std::printf("%s %s Laplace (%s), %ld parameters, %ld training points\n",
+                    all_weights ? "all-weights" : "last-layer", structure.c_str(),
                     likelihood.c_str(), post.n_params(), post.n_data());
         std::printf("log marginal likelihood %.10g (log likelihood %.10g, log det ratio %.10g, scatter %.10g)\n",
                     post.log_marginal_likelihood(), post.log_likelihood(), post.log_det_ratio(), post.scatter());

@@ -1,5 +1,7 @@
 #include "cli/laplace_model.hpp"
 
+#include <cstdlib>
+
 #include "autodiff/ops.hpp"
 
 namespace cli {
@@ -24,26 +26,76 @@ std::string to_string(uq::LinkApprox link) {
 
 LaplaceModel::LaplaceModel(nn::TabularModel model, uq::LastLayerLaplace la, uq::LinkApprox link, long n_samples)
     : model_(std::move(model)), la_(std::move(la)), link_(link), n_samples_(n_samples) {
-    AD_CHECK(!model_.has_scalers(), "laplace: expected a model with its standardisation folded into the weights");
+    check_model();
 }
 
+LaplaceModel::LaplaceModel(nn::TabularModel model, uq::MlpLaplace la, uq::LinkApprox link, long n_samples)
+    : model_(std::move(model)), la_(std::move(la)), link_(link), n_samples_(n_samples) {
+    check_model();
+}
+
+void LaplaceModel::check_model() const {
+    AD_CHECK(!model_.has_scalers(), "laplace: expected a model with its standardisation folded into the weights");
+    const auto* all = std::get_if<uq::MlpLaplace>(&la_);
+    if (!all) return;
+    // The all-weights posterior is centred at theta_MAP: it must be this model's parameters
+    // (same layers, same values), else its variances describe another network.
+    const uq::MlpParams& p = all->params();
+    const nn::MLP& mlp = model_.mlp();
+    bool same = p.weight.size() == mlp.layers().size() && p.activation == mlp.activation();
+    for (size_t l = 0; same && l < p.weight.size(); ++l) {
+        const nn::Linear& layer = *mlp.layers()[l];
+        auto equal = [](const ad::Tensor& a, const ad::Tensor& b) {
+            if (a.defined() != b.defined()) return false;
+            if (!a.defined()) return true;
+            if (a.shape() != b.shape()) return false;
+            for (long i = 0; i < a.numel(); ++i)
+                if (a[i] != b[i]) return false;
+            return true;
+        };
+        same = equal(p.weight[l], layer.weight()) && equal(p.has_bias() ? p.bias[l] : ad::Tensor(), layer.bias());
+    }
+    AD_CHECK(same, "laplace: expected the all-weights posterior to be centred at the model's parameters, got "
+                   "another network (layers, activation or values differ)");
+}
+
+const uq::Laplace& LaplaceModel::laplace() const {
+    return std::visit([](const auto& la) -> const uq::Laplace& { return la; }, la_);
+}
+
+std::string LaplaceModel::subset_of_weights() const {
+    return std::holds_alternative<uq::MlpLaplace>(la_) ? "all" : "last_layer";
+}
+
+// Last layer: J acts on the features phi(x); all weights: on x itself (the model has no scalers).
 Prediction LaplaceModel::predict(const ad::Tensor& x) const {
     ad::NoGrad ng;
-    ad::Tensor phi = model_.features(x);
     Prediction p;
-    if (la_.likelihood() == uq::Likelihood::regression) {
-        uq::GlmPredictive g = la_.glm_predictive(phi, uq::OutputCovariance::diagonal);
+    if (const auto* all = std::get_if<uq::MlpLaplace>(&la_)) {
+        if (all->likelihood() == uq::Likelihood::regression) {
+            uq::GlmPredictive g = all->glm_predictive(x, uq::OutputCovariance::diagonal);
+            p.mean = g.f_mu;
+            p.f_var = g.f_var;
+        } else {
+            p.mean = all->predict_probs(x, link_, n_samples_, 0);
+        }
+        return p;
+    }
+    const auto& ll = std::get<uq::LastLayerLaplace>(la_);
+    ad::Tensor phi = model_.features(x);
+    if (ll.likelihood() == uq::Likelihood::regression) {
+        uq::GlmPredictive g = ll.glm_predictive(phi, uq::OutputCovariance::diagonal);
         p.mean = g.f_mu;
         p.f_var = g.f_var;
     } else {
-        p.mean = la_.predict_probs(phi, link_, n_samples_, 0);
+        p.mean = ll.predict_probs(phi, link_, n_samples_, 0);
     }
     return p;
 }
 
 nn::Checkpoint LaplaceModel::to_checkpoint() const {
     nn::Checkpoint c = model_.to_checkpoint();
-    nn::Checkpoint post = la_.to_checkpoint();
+    nn::Checkpoint post = std::visit([](const auto& la) { return la.to_checkpoint(); }, la_);
     c.add("laplace.", post.tensors);
     for (const auto& [k, v] : post.metadata) c.metadata["laplace." + k] = v;
     c.metadata["laplace.link_approx"] = to_string(link_);
@@ -60,10 +112,13 @@ LaplaceModel LaplaceModel::from_checkpoint(const nn::Checkpoint& ckpt, nn::Tabul
     const std::string prefix = "laplace.";
     for (const auto& [k, v] : ckpt.metadata)
         if (k.rfind(prefix, 0) == 0) post.metadata[k.substr(prefix.size())] = v;
-    uq::LastLayerLaplace la = uq::LastLayerLaplace::from_checkpoint(post);
     auto n = post.metadata.find("n_samples");
-    return LaplaceModel(std::move(model), std::move(la), parse_link_approx(post.meta("link_approx")),
-                        n != post.metadata.end() ? std::atol(n->second.c_str()) : 1000);
+    const long n_samples = n != post.metadata.end() ? std::atol(n->second.c_str()) : 1000;
+    const uq::LinkApprox link = parse_link_approx(post.meta("link_approx"));
+    auto kind = post.metadata.find("kind");
+    if (kind != post.metadata.end() && kind->second == "mlp")
+        return LaplaceModel(std::move(model), uq::MlpLaplace::from_checkpoint(post), link, n_samples);
+    return LaplaceModel(std::move(model), uq::LastLayerLaplace::from_checkpoint(post), link, n_samples);
 }
 
 }  // namespace cli

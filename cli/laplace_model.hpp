@@ -1,14 +1,16 @@
-// A tabular model wrapped with a last-layer Laplace posterior: itself a model (same inputs, more
-// outputs: predictive variances), saved as one checkpoint holding the MLP ("layers.*", metadata
-// "hypers") and the posterior ("laplace.*" tensors, "laplace.*" metadata), so `atomgrad eval`
-// finds both in one file.
+// A tabular model wrapped with a Laplace posterior, last-layer (uq::LastLayerLaplace: theta = the
+// last Linear) or all-weights (uq::MlpLaplace: theta = every parameter): itself a model (same
+// inputs, more outputs: predictive variances), saved as one checkpoint holding the MLP
+// ("layers.*", metadata "hypers") and the posterior ("laplace.*" tensors, "laplace.*" metadata,
+// "laplace.kind" = "last_layer" | "mlp"), so `atomgrad eval` finds both in one file.
 #pragma once
-#include <memory>
 #include <string>
+#include <variant>
 
 #include "nn/checkpoint.hpp"
 #include "nn/tabular.hpp"
 #include "uq/last_layer_laplace.hpp"
+#include "uq/mlp_laplace.hpp"
 
 namespace cli {
 
@@ -19,20 +21,31 @@ struct Prediction {
 
 class LaplaceModel {
   public:
+    /// `model` must have its standardisation folded into the weights (a plain MLP), so that the
+    /// posterior lives in the data's units. An all-weights posterior's theta_MAP must be the
+    /// model's parameters.
     LaplaceModel(nn::TabularModel model, uq::LastLayerLaplace la, uq::LinkApprox link, long n_samples);
+    LaplaceModel(nn::TabularModel model, uq::MlpLaplace la, uq::LinkApprox link, long n_samples);
     const nn::TabularModel& model() const { return model_; }
-    const uq::LastLayerLaplace& laplace() const { return la_; }
+    /// The posterior (either kind): hyperparameters, lml and its terms, sizes.
+    const uq::Laplace& laplace() const;
+    double sigma_noise() const { return laplace().sigma_noise(); }
+    /// "last_layer" | "all" (laplace-torch's subset_of_weights).
+    std::string subset_of_weights() const;
     uq::LinkApprox link() const { return link_; }
     /// GLM predictive at raw features x [n, d].
     Prediction predict(const ad::Tensor& x) const;
     nn::Checkpoint to_checkpoint() const;
     /// True when `ckpt` holds a posterior next to the model.
     static bool holds_posterior(const nn::Checkpoint& ckpt);
+    /// The posterior of `ckpt` around `model` (the checkpoint's own model, scalers folded).
     static LaplaceModel from_checkpoint(const nn::Checkpoint& ckpt, nn::TabularModel model);
 
   private:
+    void check_model() const;
+
     nn::TabularModel model_;
-    uq::LastLayerLaplace la_;
+    std::variant<uq::LastLayerLaplace, uq::MlpLaplace> la_;
     uq::LinkApprox link_;
     long n_samples_;
 };

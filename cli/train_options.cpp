@@ -44,6 +44,19 @@ const std::map<std::string, Kind>& schema() {
         {"architecture.training.best_model_metric", Kind::string},
         {"architecture.training.scale_inputs", Kind::boolean},
         {"architecture.training.scale_targets", Kind::boolean},
+        {"architecture.training.marglik", Kind::table},
+        {"architecture.training.marglik.hessian_structure", Kind::string},
+        {"architecture.training.marglik.prior_structure", Kind::string},
+        {"architecture.training.marglik.lr_hyp", Kind::floating},
+        {"architecture.training.marglik.n_epochs_burnin", Kind::integer},
+        {"architecture.training.marglik.n_hypersteps", Kind::integer},
+        {"architecture.training.marglik.marglik_frequency", Kind::integer},
+        {"architecture.training.marglik.prior_prec_init", Kind::floating},
+        {"architecture.training.marglik.sigma_noise_init", Kind::floating},
+        {"architecture.training.marglik.temperature", Kind::floating},
+        {"architecture.training.marglik.fix_sigma_noise", Kind::boolean},
+        {"architecture.training.marglik.kron_sigma_gradient", Kind::string},
+        {"architecture.training.marglik.link_approx", Kind::string},
         {"training_set", Kind::table},
         {"training_set.read_from", Kind::string},
         {"training_set.target", Kind::string_or_list},
@@ -82,9 +95,82 @@ DataSource read_source(const Options& o, const std::string& key, DataSource fall
     return d;
 }
 
+// laplace-torch's marglik_training arguments that [architecture.training] holds under its own
+// name: said in the marglik table they get a pointer there instead of the bare "unknown key".
+void reject_marglik_aliases(const Options& o) {
+    const std::string m = "architecture.training.marglik.";
+    const std::vector<std::pair<std::string, std::string>> aliases = {
+        {"n_epochs", "architecture.training.num_epochs"},     {"lr", "architecture.training.learning_rate"},
+        {"optimizer", "architecture.training.optimizer"},     {"scheduler", "architecture.training.scheduler"},
+        {"batch_size", "architecture.training.batch_size"},   {"weight_decay", "architecture.training.weight_decay"},
+        {"likelihood", "training_set.task"},
+    };
+    for (const auto& [name, there] : aliases)
+        AD_CHECK(!o.has(m + name), o.where(m + name) << ": unknown key '" << m << name << "'; marglik training takes it from '"
+                                                     << there << "'");
+}
+
+// [architecture.training.marglik] (t.task, t.scale_* and the training keys already read).
+MarglikTrainOptions parse_marglik(const Options& o, const TrainOptions& t) {
+    const std::string m = "architecture.training.marglik.", p = "architecture.training.";
+    MarglikTrainOptions g;
+    g.enabled = true;
+    auto positive = [&](const std::string& key, double fallback) {
+        double v = o.get_float(m + key, fallback);
+        AD_CHECK(v > 0, o.where(m + key) << ": '" << m << key << "' expected a number > 0, got " << v);
+        return v;
+    };
+    auto count = [&](const std::string& key, long fallback, long least) {
+        long v = o.get_int(m + key, fallback);
+        AD_CHECK(v >= least, o.where(m + key) << ": '" << m << key << "' expected an integer >= " << least << ", got " << v);
+        return v;
+    };
+    g.hessian_structure = o.get_string(m + "hessian_structure", g.hessian_structure);
+    require_one_of(o, m + "hessian_structure", g.hessian_structure, {"full", "kron", "diag"});
+    g.prior_structure = o.get_string(m + "prior_structure", g.prior_structure);
+    require_one_of(o, m + "prior_structure", g.prior_structure, {"scalar", "layerwise", "diagonal"});
+    AD_CHECK(!(g.hessian_structure == "kron" && g.prior_structure == "diagonal"),
+             o.where(m + "prior_structure") << ": '" << m << "prior_structure' = \"diagonal\" does not go with "
+                                            << "hessian_structure = \"kron\" (a per-parameter prior breaks the "
+                                               "Kronecker structure); use scalar or layerwise");
+    g.lr_hyp = positive("lr_hyp", g.lr_hyp);
+    g.n_epochs_burnin = count("n_epochs_burnin", g.n_epochs_burnin, 0);
+    g.n_hypersteps = count("n_hypersteps", g.n_hypersteps, 1);
+    g.marglik_frequency = count("marglik_frequency", g.marglik_frequency, 1);
+    g.prior_prec_init = positive("prior_prec_init", g.prior_prec_init);
+    g.sigma_noise_init = positive("sigma_noise_init", g.sigma_noise_init);
+    g.temperature = positive("temperature", g.temperature);
+    g.fix_sigma_noise = o.get_bool(m + "fix_sigma_noise", g.fix_sigma_noise);
+    g.kron_sigma_gradient = o.get_string(m + "kron_sigma_gradient", g.kron_sigma_gradient);
+    require_one_of(o, m + "kron_sigma_gradient", g.kron_sigma_gradient, {"true", "laplace_torch"});
+    g.link_approx = o.get_string(m + "link_approx", g.link_approx);
+    require_one_of(o, m + "link_approx", g.link_approx, {"probit", "bridge", "bridge_norm", "mc"});
+    AD_CHECK(t.task == "regression" || g.sigma_noise_init == 1.0,
+             o.where(m + "sigma_noise_init") << ": '" << m << "sigma_noise_init' expected 1 for classification (there is "
+                                             << "no observation noise), got " << g.sigma_noise_init);
+
+    // What uq::marglik_training does not do, or decides itself, is refused rather than ignored.
+    auto refuse = [&](bool bad, const std::string& key, const std::string& why) {
+        AD_CHECK(!bad, o.where(key) << ": '" << key << "' " << why << " with [architecture.training.marglik]");
+    };
+    const std::string units = "(marglik training fits sigma and the posterior in the data's units)";
+    refuse(o.has(p + "scale_inputs") && t.scale_inputs, p + "scale_inputs",
+           "= true is not available " + units + "; remove it or set it to false");
+    refuse(o.has(p + "scale_targets") && t.scale_targets && t.task == "regression", p + "scale_targets",
+           "= true is not available " + units + "; remove it or set it to false");
+    refuse(t.optimizer == "adamw", p + "optimizer", "= \"adamw\" is not available; use adam or sgd");
+    refuse(t.nesterov, p + "nesterov", "= true is not available");
+    refuse(t.scheduler == "plateau", p + "scheduler", "= \"plateau\" is not available; use constant, cosine or step");
+    refuse(t.grad_clip_norm > 0, p + "grad_clip_norm", "> 0 is not available");
+    refuse(t.loss != "mse" && t.loss != "cross_entropy", p + "loss",
+           "= \"" + t.loss + "\" is not available (the Laplace likelihood is Gaussian: mse)");
+    return g;
+}
+
 }  // namespace
 
 TrainOptions parse_train_options(const Options& o) {
+    reject_marglik_aliases(o);
     o.check(schema());
     TrainOptions t;
     t.options_path = o.name();
@@ -152,8 +238,10 @@ TrainOptions parse_train_options(const Options& o) {
     t.huber_delta = o.get_float(p + "huber_delta", t.huber_delta);
     AD_CHECK(t.huber_delta > 0, o.where(p + "huber_delta") << ": '" << p << "huber_delta' expected a number > 0, got "
                                                            << t.huber_delta);
-    t.scale_inputs = o.get_bool(p + "scale_inputs", t.scale_inputs);
-    t.scale_targets = o.get_bool(p + "scale_targets", t.scale_targets);
+    // With marglik the network sees the data as they are (parse_marglik refuses true).
+    const bool marglik = o.has("architecture.training.marglik");
+    t.scale_inputs = o.get_bool(p + "scale_inputs", marglik ? false : t.scale_inputs);
+    t.scale_targets = o.get_bool(p + "scale_targets", marglik ? false : t.scale_targets);
 
     AD_CHECK(o.has("training_set.read_from"), o.name() << ": expected 'training_set.read_from' (the training CSV), found none");
     t.train_path = o.get_string("training_set.read_from", "");
@@ -179,6 +267,8 @@ TrainOptions parse_train_options(const Options& o) {
     else
         require_one_of(o, p + "best_model_metric", t.best_model_metric, {"loss", "rmse", "mae"});
     if (classification) t.scale_targets = false;
+
+    if (marglik) t.marglik = parse_marglik(o, t);
 
     t.validation = read_source(o, "validation_set", t.validation);
     t.test = read_source(o, "test_set", t.test);
@@ -253,6 +343,16 @@ std::string TrainOptions::to_toml(PathStyle style) const {
        << "\nloss = " << q(loss) << "\nhuber_delta = " << num(huber_delta) << "\nbest_model_metric = "
        << q(best_model_metric) << "\nscale_inputs = " << (scale_inputs ? "true" : "false")
        << "\nscale_targets = " << (scale_targets ? "true" : "false") << "\n";
+    if (marglik.enabled) {
+        const MarglikTrainOptions& g = marglik;
+        os << "\n[architecture.training.marglik]\nhessian_structure = " << q(g.hessian_structure)
+           << "\nprior_structure = " << q(g.prior_structure) << "\nlr_hyp = " << num(g.lr_hyp)
+           << "\nn_epochs_burnin = " << g.n_epochs_burnin << "\nn_hypersteps = " << g.n_hypersteps
+           << "\nmarglik_frequency = " << g.marglik_frequency << "\nprior_prec_init = " << num(g.prior_prec_init)
+           << "\nsigma_noise_init = " << num(g.sigma_noise_init) << "\ntemperature = " << num(g.temperature)
+           << "\nfix_sigma_noise = " << (g.fix_sigma_noise ? "true" : "false")
+           << "\nkron_sigma_gradient = " << q(g.kron_sigma_gradient) << "\nlink_approx = " << q(g.link_approx) << "\n";
+    }
     os << "\n[training_set]\nread_from = " << q(path(train_path)) << "\ntarget = " << list(targets) << "\n";
     if (!features.empty()) os << "features = " << list(features) << "\n";
     os << "task = " << q(task) << "\n";

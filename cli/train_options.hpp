@@ -1,6 +1,7 @@
 // The options of `atomgrad train` for tabular data, in metatrain's layout (TOML):
 //   seed, base_precision, validation_set, test_set            (top level)
 //   [architecture] name = "mlp"; [architecture.model]; [architecture.training]
+//   [architecture.training.marglik]  (optional: marginal-likelihood training, cli/train_marglik)
 //   [training_set] read_from, target, features, task
 // Defaults live here, in one struct; parse_train_options() rejects unknown keys and bad values
 // naming file, line and key; to_toml() writes the fully expanded options of a run.
@@ -18,6 +19,25 @@ struct DataSource {
     enum class Kind { none, fraction, file } kind = Kind::none;
     double fraction = 0.0;
     std::string path;
+};
+
+/// [architecture.training.marglik]: the arguments of laplace-torch's marglik_training (defaults as
+/// there) that [architecture.training] does not already hold; n_epochs, lr, optimizer, scheduler,
+/// batch_size and weight_decay are num_epochs, learning_rate, ... of [architecture.training].
+struct MarglikTrainOptions {
+    bool enabled = false;                  ///< the table is present
+    std::string hessian_structure = "kron";     ///< full | kron | diag
+    std::string prior_structure = "layerwise";  ///< scalar | layerwise | diagonal
+    double lr_hyp = 0.1;                   ///< Adam on (log tau, log sigma)
+    long n_epochs_burnin = 0;              ///< no hyper steps before this epoch
+    long n_hypersteps = 10;                ///< hyper steps per marglik epoch
+    long marglik_frequency = 1;            ///< epochs between two Laplace fits
+    double prior_prec_init = 1.0;
+    double sigma_noise_init = 1.0;         ///< regression; must be 1 for classification
+    double temperature = 1.0;
+    bool fix_sigma_noise = false;
+    std::string kron_sigma_gradient = "true";  ///< kron: "true" gradient | "laplace_torch" (truncated)
+    std::string link_approx = "probit";    ///< classification predictive of the saved model
 };
 
 struct TrainOptions {
@@ -49,8 +69,9 @@ struct TrainOptions {
     std::string loss = "";           ///< mse | mae | huber (regression), cross_entropy; "" = mse / cross_entropy
     double huber_delta = 1.0;
     std::string best_model_metric = "loss";  ///< loss | rmse | mae (regression) | accuracy (classification)
-    bool scale_inputs = true;   ///< standardise features with training-set statistics
-    bool scale_targets = true;  ///< standardise regression targets (undone in the saved model)
+    bool scale_inputs = true;   ///< standardise features with training-set statistics (false with marglik)
+    bool scale_targets = true;  ///< standardise regression targets (undone in the saved model; false with marglik)
+    MarglikTrainOptions marglik;
     // [training_set]
     std::string train_path;
     std::vector<std::string> targets;

@@ -13,7 +13,9 @@
 #include "autodiff/random.hpp"
 #include "cli/csv.hpp"
 #include "cli/files.hpp"
+#include "cli/model_io.hpp"
 #include "cli/progress.hpp"
+#include "cli/train_marglik.hpp"
 #include "nn/checkpoint.hpp"
 #include "nn/loss.hpp"
 #include "nn/metrics.hpp"
@@ -24,14 +26,6 @@
 namespace cli {
 
 namespace {
-
-// One data split in the model's input layout.
-struct Split {
-    ad::Tensor x;               ///< [n, d] raw features
-    ad::Tensor y;               ///< [n, t] raw targets (regression)
-    std::vector<long> labels;   ///< classification
-    long n() const { return x.dim(0); }
-};
 
 Split take(const Table& t, const std::vector<std::string>& features, const TrainOptions& o, long n_classes) {
     Split s;
@@ -50,26 +44,6 @@ Split rows(const Split& s, const std::vector<long>& idx) {
     for (long i : idx)
         if (!s.labels.empty()) out.labels.push_back(s.labels[i]);
     return out;
-}
-
-// Metrics of a model (raw units) on a split.
-std::map<std::string, double> evaluate(const nn::TabularModel& model, const Split& s, const TrainOptions& o) {
-    ad::NoGrad ng;
-    ad::Tensor out = model.forward(s.x);
-    std::map<std::string, double> m;
-    if (o.task == "classification") {
-        m["loss"] = nn::nll(out, s.labels);
-        m["accuracy"] = nn::accuracy(out, s.labels);
-        m["nll"] = m["loss"];
-    } else {
-        ad::Tensor on = model.normalize_targets(out), yn = model.normalize_targets(s.y);
-        if (o.loss == "mse") m["loss"] = nn::mse_loss(on, yn).item();
-        else if (o.loss == "mae") m["loss"] = nn::mae_loss(on, yn).item();
-        else m["loss"] = nn::huber_loss(on, yn, o.huber_delta).item();
-        m["rmse"] = nn::rmse(out, s.y);
-        m["mae"] = nn::mae(out, s.y);
-    }
-    return m;
 }
 
 bool higher_is_better(const std::string& metric) { return metric == "accuracy"; }
@@ -105,24 +79,9 @@ nn::NamedTensors clone_all(const nn::NamedTensors& xs) {
 
 }  // namespace
 
-std::string make_run_dir(const std::string& root) {
-    std::time_t now = std::time(nullptr);
-    std::tm tm = *std::localtime(&now);
-    char day[16], clock[16];
-    std::strftime(day, sizeof day, "%Y-%m-%d", &tm);
-    std::strftime(clock, sizeof clock, "%H-%M-%S", &tm);
-    std::string base = join_path(join_path(root, day), clock);
-    std::string dir = base;
-    for (int k = 2; file_exists(dir); ++k) dir = base + "-" + std::to_string(k);
-    make_dirs(dir);
-    return dir;
-}
-
-TrainResult train_tabular(const TrainOptions& o, const TrainRun& run) {
+RunData load_run_data(const TrainOptions& o) {
     const std::string base = dirname_of(o.options_path);
     const bool classification = o.task == "classification";
-
-    // ---- data
     Table train_table = read_csv(join_path(base, o.train_path));
     std::vector<std::string> features = o.features;
     if (features.empty())
@@ -167,15 +126,96 @@ TrainResult train_tabular(const TrainOptions& o, const TrainRun& run) {
     AD_CHECK(o.batch_size <= train.n(), o.where("architecture.training.batch_size") << ": 'architecture.training.batch_size' = " << o.batch_size
                                                        << " is larger than the " << train.n() << " training rows");
 
-    // ---- model
+    RunData d;
+    d.features = features;
+    d.n_classes = n_classes;
+    d.train = std::move(train);
+    d.val = std::move(val);
+    d.test = std::move(test);
+    d.have_val = have_val;
+    d.have_test = have_test;
+    return d;
+}
+
+nn::TabularSpec model_spec(const TrainOptions& o, const RunData& d) {
     nn::TabularSpec spec;
     spec.task = nn::parse_task(o.task);
-    spec.features = features;
+    spec.features = d.features;
     spec.targets = o.targets;
-    spec.n_classes = n_classes;
+    spec.n_classes = d.n_classes;
     spec.hidden = o.hidden;
     spec.activation = nn::parse_activation(o.activation);
     spec.bias = o.bias;
+    return spec;
+}
+
+nn::TabularModel load_init_model(const std::string& path, const nn::TabularSpec& spec) {
+    // A foreign MLP has no "hypers": read it with the options' columns and task as hints.
+    ForeignModelHints hints;
+    hints.task = nn::to_string(spec.task);
+    hints.targets = spec.targets;
+    hints.features = spec.features;
+    nn::Checkpoint ckpt = nn::load_checkpoint(path);
+    nn::TabularModel init = ckpt.metadata.count("hypers") ? nn::TabularModel::from_checkpoint(ckpt)
+                                                          : load_tabular_model(ckpt, hints);
+    AD_CHECK(init.spec().to_toml() == spec.to_toml(),
+             path << ": these weights belong to a different model (hypers in the file:\n" << init.spec().to_toml() << ")");
+    return init;
+}
+
+std::map<std::string, double> evaluate_split(const nn::TabularModel& model, const Split& s, const TrainOptions& o) {
+    ad::NoGrad ng;
+    ad::Tensor out = model.forward(s.x);
+    std::map<std::string, double> m;
+    if (o.task == "classification") {
+        m["loss"] = nn::nll(out, s.labels);
+        m["accuracy"] = nn::accuracy(out, s.labels);
+        m["nll"] = m["loss"];
+    } else {
+        ad::Tensor on = model.normalize_targets(out), yn = model.normalize_targets(s.y);
+        if (o.loss == "mse") m["loss"] = nn::mse_loss(on, yn).item();
+        else if (o.loss == "mae") m["loss"] = nn::mae_loss(on, yn).item();
+        else m["loss"] = nn::huber_loss(on, yn, o.huber_delta).item();
+        m["rmse"] = nn::rmse(out, s.y);
+        m["mae"] = nn::mae(out, s.y);
+    }
+    return m;
+}
+
+void copy_model_file(const std::string& from, const std::string& to) {
+    // A copy of the bytes via write_file_atomic, which also handles -o /dev/null (save_checkpoint
+    // would rename its temporary file over the device).
+    std::ifstream in(from, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    AD_CHECK(in.good() || in.eof(), from << ": cannot read back the saved model");
+    write_file_atomic(to, bytes);
+}
+
+std::string make_run_dir(const std::string& root) {
+    std::time_t now = std::time(nullptr);
+    std::tm tm = *std::localtime(&now);
+    char day[16], clock[16];
+    std::strftime(day, sizeof day, "%Y-%m-%d", &tm);
+    std::strftime(clock, sizeof clock, "%H-%M-%S", &tm);
+    std::string base = join_path(join_path(root, day), clock);
+    std::string dir = base;
+    for (int k = 2; file_exists(dir); ++k) dir = base + "-" + std::to_string(k);
+    make_dirs(dir);
+    return dir;
+}
+
+TrainResult train_tabular(const TrainOptions& o, const TrainRun& run) {
+    if (o.marglik.enabled) return train_marglik(o, run);
+    const bool classification = o.task == "classification";
+
+    // ---- data
+    RunData data = load_run_data(o);
+    const std::vector<std::string>& features = data.features;
+    const Split &train = data.train, &val = data.val, &test = data.test;
+    const bool have_val = data.have_val, have_test = data.have_test;
+
+    // ---- model
+    const nn::TabularSpec spec = model_spec(o, data);
     ad::Rng init_rng(static_cast<uint64_t>(o.seed) + 1);
     std::unique_ptr<nn::TabularModel> model = std::make_unique<nn::TabularModel>(spec, init_rng);
     nn::Checkpoint restart;
@@ -191,11 +231,7 @@ TrainResult train_tabular(const TrainOptions& o, const TrainRun& run) {
         *model = std::move(saved);
     } else if (!run.init_path.empty()) {
         // Start from the same function as the given weights (and their scalers, when they have any).
-        nn::TabularModel init = nn::TabularModel::from_checkpoint(nn::load_checkpoint(run.init_path));
-        AD_CHECK(init.spec().to_toml() == spec.to_toml(),
-                 run.init_path << ": these weights belong to a different model (hypers in the file:\n"
-                               << init.spec().to_toml() << ")");
-        *model = std::move(init);
+        *model = load_init_model(run.init_path, spec);
         // A saved model has its scalers folded into its weights, so the network would see raw numbers
         // (other loss units, and a far larger effective step on large features than in the run that
         // made it). Re-express the same function with scalers fitted on this training set.
@@ -363,7 +399,7 @@ TrainResult train_tabular(const TrainOptions& o, const TrainRun& run) {
             train_m["rmse"] = std::sqrt(sq_sum / static_cast<double>(n_train * n_out));
             train_m["mae"] = abs_sum / static_cast<double>(n_train * n_out);
         }
-        std::map<std::string, double> val_m = have_val ? evaluate(*model, val, o) : train_m;
+        std::map<std::string, double> val_m = have_val ? evaluate_split(*model, val, o) : train_m;
         const double score = val_m.at(metric);
         const bool better = higher_is_better(metric) ? score > best : score < best;
         if (better) {
@@ -399,22 +435,15 @@ TrainResult train_tabular(const TrainOptions& o, const TrainRun& run) {
     // ---- the best model: folded into a plain MLP, evaluated, saved
     mlp.load_state_dict(best_state);
     result.best_epoch = best_epoch;
-    if (have_val) result.validation = evaluate(*model, val, o);
-    if (have_test) result.test = evaluate(*model, test, o);
+    if (have_val) result.validation = evaluate_split(*model, val, o);
+    if (have_test) result.test = evaluate_split(*model, test, o);
     model->fold_scalers();
     nn::Checkpoint final_ckpt = model->to_checkpoint();
     final_ckpt.metadata["best_epoch"] = std::to_string(best_epoch);
     final_ckpt.metadata["options"] = o.to_toml();
     const std::string run_model = join_path(result.run_dir, "model.ckpt");
     nn::save_checkpoint(run_model, final_ckpt);
-    if (!run.output_path.empty()) {
-        // A copy of the bytes via write_file_atomic, which also handles -o /dev/null (save_checkpoint
-        // would rename its temporary file over the device).
-        std::ifstream in(run_model, std::ios::binary);
-        std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-        AD_CHECK(in.good() || in.eof(), run_model << ": cannot read back the saved model");
-        write_file_atomic(run.output_path, bytes);
-    }
+    if (!run.output_path.empty()) copy_model_file(run_model, run.output_path);
 
     auto line = [&](const char* what, const std::map<std::string, double>& m) {
         std::string s;

@@ -1,19 +1,28 @@
 #!/usr/bin/env bash
-# make demo: train an MLP on the bundled sine data and print predictions on held-out points.
+# make demo: train an MLP on the bundled sine data, wrap it with a last-layer Laplace
+# approximation, and print predictions with uncertainties inside and outside the training range.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${B:-build}
 OUT=$B/demo
 rm -rf "$OUT" && mkdir -p "$OUT"
-echo "== training an MLP (1-50-50-1, tanh) on examples/sine/train.csv (150 noisy points of sin x)"
-"$B/atomgrad" train examples/sine/options.toml -o "$OUT/model.ckpt" --run-dir "$OUT/run"
+cp examples/sine/train.csv examples/sine/test.csv examples/sine/test_in_range.csv examples/sine/options.toml \
+   examples/sine/laplace.toml "$OUT/"
+
+echo "== 1. training an MLP (1-50-50-1, tanh) on 150 noisy points of sin x, x in [0, 8]"
+"$B/atomgrad" train "$OUT/options.toml" -o "$OUT/model.ckpt" --run-dir "$OUT/run"
 echo
-echo "== evaluating on examples/sine/test_in_range.csv (inside the training range)"
-"$B/atomgrad" eval "$OUT/model.ckpt" examples/sine/test_in_range.csv -o "$OUT/predictions.csv"
+echo "== 2. last-layer Laplace approximation, prior precision by marginal likelihood"
+"$B/atomgrad" laplace "$OUT/laplace.toml"
 echo
-echo "== a few predictions (true noise standard deviation 0.3)"
-paste -d, examples/sine/test_in_range.csv "$OUT/predictions.csv" |
-  awk -F, 'NR == 1 { printf "%10s %12s %12s %12s\n", "x", "y (noisy)", "prediction", "sin(x)"; next }
-           (NR - 2) % 22 == 0 { printf "%10.3f %12.4f %12.4f %12.4f\n", $1, $2, $3, sin($1) }'
+echo "== 3. predictions with uncertainties (true noise standard deviation 0.3)"
+"$B/atomgrad" eval "$OUT/model.laplace.ckpt" "$OUT/test.csv" -o "$OUT/predictions.csv" > /dev/null
+paste -d, "$OUT/test.csv" "$OUT/predictions.csv" |
+  awk -F, 'NR == 1 { printf "%8s %10s %12s %10s %10s   %s\n", "x", "sin(x)", "prediction", "std(y)", "std(f)", ""; next }
+           (NR - 2) % 25 == 0 { inside = ($1 >= 0 && $1 <= 8) ? "" : "  <- outside the training range";
+             printf "%8.2f %10.4f %12.4f %10.4f %10.4f %s\n", $1, sin($1), $3, sqrt($4), sqrt($5), inside }'
 echo
-echo "run folder: $OUT/run (options_restart.toml, train.csv log, checkpoints, model.ckpt)"
+"$B/atomgrad" eval "$OUT/model.laplace.ckpt" "$OUT/test_in_range.csv" -o "$OUT/predictions_in_range.csv" |
+  sed 's/^/inside [0, 8]: /'
+echo
+echo "outputs in $OUT: model.ckpt, model.laplace.ckpt (model + posterior), predictions.csv, run/ (log, checkpoints)"

@@ -3,6 +3,7 @@
 #include "uq/mlp_laplace.hpp"
 
 #include <algorithm>
+#include <sstream>
 
 #include "autodiff/graph.hpp"
 #include "autodiff/ops.hpp"
@@ -130,6 +131,60 @@ Tensor MlpLaplace::predict_probs(const Tensor& x, LinkApprox link, long n_sample
              "mlp_laplace: predict_probs: expected a classification Laplace, got regression; use glm_predictive");
     GlmPredictive g = glm_predictive(x);
     return link == LinkApprox::mc ? mc_probs(g.f_mu, g.f_var, n_samples, seed) : link_probs(link, g.f_mu, g.f_var);
+}
+
+nn::Checkpoint MlpLaplace::to_checkpoint() const {
+    nn::Checkpoint c = Laplace::to_checkpoint();
+    c.metadata["kind"] = "mlp";
+    std::ostringstream sizes;
+    sizes << params_.weight[0].dim(1);
+    for (const auto& W : params_.weight) sizes << ',' << W.dim(0);
+    c.metadata["layer_sizes"] = sizes.str();
+    c.metadata["activation"] = nn::to_string(params_.activation);
+    c.metadata["bias"] = params_.has_bias() ? "true" : "false";
+    return c;
+}
+
+MlpLaplace MlpLaplace::from_checkpoint(const nn::Checkpoint& c) {
+    const std::string& path = c.path;
+    AD_CHECK(c.metadata.count("kind") && c.meta("kind") == "mlp",
+             path << ": expected an all-weights MLP Laplace checkpoint (metadata kind = mlp), got kind '"
+                  << (c.metadata.count("kind") ? c.meta("kind") : std::string()) << "'");
+    // layer_sizes "n_0,n_1,...,n_L+1": Linear l maps n_l -> n_l+1
+    std::vector<long> sizes;
+    {
+        std::istringstream is(c.meta("layer_sizes"));
+        std::string tok;
+        while (std::getline(is, tok, ',')) {
+            char* end = nullptr;
+            const long v = std::strtol(tok.c_str(), &end, 10);
+            AD_CHECK(!tok.empty() && *end == '\0' && v > 0,
+                     path << ": expected metadata layer_sizes as positive integers 'n_in,...,n_out', got '"
+                          << c.meta("layer_sizes") << "'");
+            sizes.push_back(v);
+        }
+    }
+    AD_CHECK(sizes.size() >= 2, path << ": expected metadata layer_sizes with at least 2 sizes, got '"
+                                     << c.meta("layer_sizes") << "'");
+    const std::string& bias = c.meta("bias");
+    AD_CHECK(bias == "true" || bias == "false", path << ": expected metadata bias 'true' or 'false', got '" << bias << "'");
+    MlpParams like;
+    like.activation = nn::parse_activation(c.meta("activation"));
+    for (size_t l = 0; l + 1 < sizes.size(); ++l) {
+        like.weight.push_back(Tensor::zeros({sizes[l + 1], sizes[l]}));
+        like.bias.push_back(bias == "true" ? Tensor::zeros({sizes[l + 1]}) : Tensor());
+    }
+    const Tensor& mean = c.get("mean");
+    AD_CHECK(mean.ndim() == 1 && mean.numel() == like.n_params(),
+             path << ": expected mean [" << like.n_params() << "] for layer_sizes " << c.meta("layer_sizes") << ", got "
+                  << mean.shape());
+    LaplaceOptions o;
+    o.likelihood = parse_likelihood(c.meta("likelihood"));
+    o.structure = parse_hessian_structure(c.meta("structure"));
+    o.sigma_noise = c.get("scalars")[0];
+    MlpLaplace la(mlp_params_from_theta(like, mean), o);
+    la.restore(c);
+    return la;
 }
 
 }  // namespace uq

@@ -45,6 +45,12 @@ class MlpLaplace : public Laplace {
     /// The parameters at theta_MAP.
     const MlpParams& params() const { return params_; }
 
+    /// The posterior as checkpoint tensors and metadata: uq::Laplace's, plus kind = "mlp",
+    /// layer_sizes ("1,16,1": n_in, hidden widths, C), activation and bias ("true" | "false"),
+    /// which rebuild the network; from_checkpoint() is its exact inverse.
+    nn::Checkpoint to_checkpoint() const;
+    static MlpLaplace from_checkpoint(const nn::Checkpoint& ckpt);
+
     /// Raw curvature and loss of one mini-batch (x [m, n_in], checked targets); N scales Kron's A.
     Curvature batch_curvature(const ad::Tensor& x, const ad::Tensor& targets, long N, double& loss) const;
 

@@ -2,6 +2,7 @@
 // the reference cases (tests/reference/laplace), loading the cases' safetensors weights as a
 // model written by another program.
 #include "cli/files.hpp"
+#include "cli/laplace_model.hpp"
 #include "nn/json.hpp"
 #include "tests/cli/cli_helpers.hpp"
 #include "tests/uq/reference_case.hpp"
@@ -105,7 +106,7 @@ TEST_CASE("atomgrad laplace: blobs classification probit probabilities, then eva
     REQUIRE(r.status == 0);
     nn::Json m = nn::Json::parse(r.lines().back());
     CHECK(m.contains("nll"));
-    // ece: pending uq/calibration
+    CHECK(m.contains("ece"));
     CHECK(m.at("accuracy").as_number() > 0.8);  // three well-separated blobs
     RunResult r2 = run_cli("eval wrapped.ckpt " + case_dir("classification_blobs2d_lllaplace") +
                                "/test.csv -o eval_test.csv",
@@ -159,4 +160,106 @@ TEST_CASE("atomgrad laplace: a singular posterior precision (zero prior, too few
     REQUIRE(r.lines().size() == 1);
     CHECK_THAT(r.lines()[0], StartsWith("atomgrad: error:") && Contains("prior precision"));
     CHECK_FALSE(fs::exists(dir.file("wrapped.ckpt")));
+}
+
+namespace {
+
+// TOML for a number or a list of numbers, each with 17 significant digits (reads back exactly).
+std::string toml_numbers(const ad::Tensor& t) {
+    std::ostringstream os;
+    os.precision(17);
+    if (t.numel() == 1) {
+        os << t[0];
+        return os.str();
+    }
+    os << "[";
+    for (long i = 0; i < t.numel(); ++i) os << (i ? ", " : "") << t[i];
+    os << "]";
+    return os.str();
+}
+
+}  // namespace
+
+TEST_CASE("atomgrad laplace: all weights, the final laplace-torch marglik_training posteriors", "[cli][laplace]") {
+    // Each run's returned weights (final_<run>.safetensors, a foreign checkpoint: tanh from its
+    // metadata) with the run's final tau and sigma: the lml and the test predictive must be the
+    // run's final ones.
+    const std::string dir = case_dir("marglik_training_sine");
+    toml::table root = toml::parse_file(dir + "/case.toml");
+    for (const std::string run : {"full_scalar_backpack", "full_layerwise_backpack", "diag_diag_backpack",
+                                  "kron_layerwise_asdl_default", "kron_layerwise_backpack"}) {
+        INFO(run);
+        const toml::node& R = rt::at(root, {"runs", run});
+        const std::string structure = *rt::at(R, {"config", "hessian_structure"}).value<std::string>();
+        TempDir tmp;
+        std::ostringstream os;
+        os.precision(17);
+        os << "model = \"" << dir << "/final_" << run << ".safetensors\"\ntest_set = \"" << dir << "/test.csv\"\n"
+           << "[training_set]\nread_from = \"" << dir << "/train.csv\"\ntarget = \"y\"\n"
+           << "[laplace]\nsubset_of_weights = \"all\"\nhessian_structure = \"" << structure << "\"\n"
+           << "prior_precision = " << toml_numbers(rt::to_tensor(rt::at(R, {"final_prior_precision"}))) << "\n"
+           << "sigma_noise = " << rt::num(rt::at(R, {"final_sigma_noise"})) << "\n"
+           << "output = \"wrapped.ckpt\"\npredictions = \"pred.csv\"\n";
+        nn::Json j = run_json(tmp, os.str());
+        CHECK(j.at("subset_of_weights").as_string() == "all");
+        CHECK(j.at("n_params").as_long() == 49);  // 1-16-1: 16 + 16 + 16 + 1
+        CHECK(rt::scalar_mismatch(j.at("log_marginal_likelihood").as_number(),
+                                  rt::num(rt::at(R, {"final_log_marginal_likelihood"}))) == "");
+        // the CSV carries 10 significant digits
+        cli::Table pred = cli::read_csv(tmp.file("pred.csv"));
+        CHECK(rt::array_mismatch(pred.select({"y"}), ad::reshape(rt::to_tensor(rt::at(R, {"glm_mean_test"})), {-1, 1}),
+                                 1e-9, 1e-9) == "");
+        CHECK(rt::array_mismatch(pred.select({"y_f_var"}),
+                                 ad::reshape(rt::to_tensor(rt::at(R, {"glm_var_test"})), {-1, 1}), 1e-9, 1e-9) == "");
+        // the wrapped model holds the all-weights posterior exactly: eval reproduces the predictions
+        nn::Checkpoint w = nn::load_checkpoint(tmp.file("wrapped.ckpt"));
+        CHECK(w.meta("laplace.kind") == "mlp");
+        nn::TabularModel m = nn::TabularModel::from_checkpoint(w);
+        cli::LaplaceModel lm = cli::LaplaceModel::from_checkpoint(w, std::move(m));
+        CHECK(lm.subset_of_weights() == "all");
+        CHECK(rt::scalar_mismatch(lm.laplace().log_marginal_likelihood(),
+                                  rt::num(rt::at(R, {"final_log_marginal_likelihood"}))) == "");
+        RunResult r = run_cli("eval wrapped.ckpt " + dir + "/test.csv -o eval.csv", tmp.str());
+        REQUIRE(r.status == 0);
+        CHECK(read_text(tmp.file("eval.csv")) == read_text(tmp.file("pred.csv")));
+    }
+}
+
+TEST_CASE("atomgrad laplace: all weights, layerwise marglik prior and errors", "[cli][laplace]") {
+    const std::string dir = case_dir("marglik_training_sine");
+    auto options = [&](const std::string& laplace) {
+        return "model = \"" + dir + "/final_full_layerwise_backpack.safetensors\"\n[training_set]\nread_from = \"" + dir +
+               "/train.csv\"\ntarget = \"y\"\n[laplace]\nsubset_of_weights = \"all\"\noutput = \"wrapped.ckpt\"\n" + laplace;
+    };
+    {
+        // marglik on a layerwise prior: one tau per tensor, and a higher evidence than at tau = 1
+        TempDir tmp;
+        nn::Json at_one = run_json(tmp, options("sigma_noise = 0.7\n"));
+        nn::Json j = run_json(tmp, options("sigma_noise = 0.7\noptimize_prior_precision = \"marglik\"\n"
+                                           "prior_structure = \"layerwise\"\n"));
+        CHECK(j.at("prior_precision").size() == 4);
+        CHECK(j.at("log_marginal_likelihood").as_number() > at_one.at("log_marginal_likelihood").as_number());
+    }
+    struct Bad {
+        std::string laplace, expect;
+    };
+    std::string diag49 = "1.0";
+    for (int k = 1; k < 49; ++k) diag49 += ", 1.0";
+    for (const Bad& b : std::vector<Bad>{
+             {"optimize_prior_precision = \"gridsearch\"\n", "gridsearch\" is implemented for subset_of_weights = \"last_layer\" only"},
+             {"prior_precision = [1.0, 2.0, 3.0]\n", "got [3]"},
+             {"hessian_structure = \"kron\"\nprior_precision = [" + diag49 + "]\n", "Kron"},
+             {"subset_of_weights = \"subnetwork\"\n", "subset_of_weights"},
+         }) {
+        INFO(b.laplace);
+        TempDir tmp;
+        std::string opts = options(b.laplace);
+        if (b.laplace.rfind("subset_of_weights", 0) == 0)
+            opts.replace(opts.find("subset_of_weights = \"all\"\n"), 26, "");
+        RunResult r = run_laplace(tmp, opts);
+        CHECK(r.status == 1);
+        REQUIRE(r.lines().size() == 1);
+        CHECK_THAT(r.lines()[0], StartsWith("atomgrad: error:") && Contains(b.expect));
+        CHECK_FALSE(fs::exists(tmp.file("wrapped.ckpt")));
+    }
 }
