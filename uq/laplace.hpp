@@ -158,6 +158,7 @@ class Laplace {
     void check_prior_precision(const ad::Tensor& tau, const char* where) const;
     ad::Tensor h_of(const ad::Tensor& sigma) const;  ///< 1 / (sigma^2 T)
     const std::vector<KronEigen>& kron_eigen() const;
+    const ad::Tensor& full_eigenvalues() const;  ///< of H (Full), cached after fit
     /// Posterior eigenvalues per Kron block ([out * in] or [out]), differentiable in tau, sigma.
     std::vector<ad::Tensor> kron_posterior_eigenvalues(const ad::Tensor& tau, const ad::Tensor& sigma) const;
     /// Eigenvectors of a Kron block: kron(Q_B, Q_A) or Q_B.
@@ -182,6 +183,8 @@ class Laplace {
     bool fitted_ = false;
     mutable std::vector<KronEigen> kron_eigen_;  ///< cached after fit
     mutable bool kron_eigen_valid_ = false;
+    mutable ad::Tensor full_eigen_;
+    mutable bool full_eigen_valid_ = false;
     KronSigmaGradient kron_sigma_gradient_ = KronSigmaGradient::true_gradient;
 };
 

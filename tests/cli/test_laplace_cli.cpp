@@ -263,3 +263,28 @@ TEST_CASE("atomgrad laplace: all weights, layerwise marglik prior and errors", "
         CHECK_FALSE(fs::exists(tmp.file("wrapped.ckpt")));
     }
 }
+
+TEST_CASE("atomgrad eval --plot: band for 1-D regression, confidence map and reliability for 2-D classification",
+          "[cli][eval][plot]") {
+    TempDir dir;
+    // sine: wrapped model -> predictive.svg with the data points and both bands
+    run_json(dir, case_options("regression_sine_lllaplace", "y", "sigma_noise = 0.3\n"));
+    const std::string sine = case_dir("regression_sine_lllaplace");
+    RunResult r = run_cli("eval wrapped.ckpt " + sine + "/val.csv -o e.csv --plot plots", dir.str());
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    const std::string svg = read_text(dir.file("plots/predictive.svg"));
+    CHECK_THAT(svg, StartsWith("<svg") || Contains("<svg"));
+    CHECK_THAT(svg, Contains("epistemic"));
+    CHECK(svg.find("nan") == std::string::npos);
+    // blobs: confidence.svg and reliability.svg (labels present in val.csv)
+    TempDir dir2;
+    run_json(dir2, case_options("classification_blobs2d_lllaplace", "label", ""));
+    RunResult r2 = run_cli("eval wrapped.ckpt " + case_dir("classification_blobs2d_lllaplace") +
+                               "/val.csv -o e.csv --plot plots",
+                           dir2.str());
+    INFO(r2.output);
+    REQUIRE(r2.status == 0);
+    CHECK(fs::exists(dir2.file("plots/confidence.svg")));
+    CHECK_THAT(read_text(dir2.file("plots/reliability.svg")), Contains("ECE"));
+}
