@@ -26,7 +26,6 @@ namespace {
 const std::map<std::string, Kind>& laplace_schema() {
     static const std::map<std::string, Kind> s = {
         {"model", Kind::string},
-        {"seed", Kind::integer},
         {"training_set", Kind::table},
         {"training_set.read_from", Kind::string},
         {"training_set.target", Kind::string_or_list},

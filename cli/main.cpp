@@ -20,7 +20,7 @@ const char* kUsage =
     "commands:\n"
     "  train OPTIONS.toml [-o model.ckpt] [--init WEIGHTS.ckpt] [--restart CKPT] [--run-dir DIR]\n"
     "                       train a model as the options file says\n"
-    "  eval MODEL.ckpt DATA.csv [-o predictions.csv] [--json]\n"
+    "  eval MODEL.ckpt DATA.csv [-o predictions.csv] [--json] [--plot DIR]\n"
     "                       predictions and, with targets present, metrics (with a posterior:\n"
     "                       predictive variances, NLL, calibration)\n"
     "  laplace OPTIONS.toml [--json]\n"
