@@ -37,6 +37,8 @@ int getri(long n, double* A, long lda, const std::vector<long>& ipiv);
 /// Eigen-decomposition of symmetric A in place (dsyevd, lower triangle read): w[n] ascending and
 /// A's columns become the orthonormal eigenvectors. Returns 0, or k > 0 when it did not converge.
 int syevd(long n, double* A, long lda, double* w);
+/// Eigenvalues only of symmetric A (dsyevd, jobz 'N'; A is overwritten): w[n] ascending.
+int syevd_values(long n, double* A, long lda, double* w);
 
 /// Sets OpenBLAS's thread count (1 for small matrices, where threads only cost).
 void set_num_threads(int n);

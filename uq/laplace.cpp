@@ -2,6 +2,8 @@
 // (formulas in laplace.hpp and docs/uq.md; Daxberger et al. 2021, Immer et al. 2021, MacKay 1992).
 #include "uq/laplace.hpp"
 
+#include "autodiff/blas.hpp"
+
 #include <cmath>
 #include <sstream>
 
@@ -109,6 +111,7 @@ void Laplace::check_prior_precision(const Tensor& tau, const char* where) const 
 }
 
 void Laplace::set_prior_precision(const Tensor& prior_precision) {
+    cov_valid_ = false;
     Tensor tau = prior_precision.defined() && prior_precision.ndim() == 0 ? ad::reshape(prior_precision.detach(), {1})
                                                                          : prior_precision;
     check_prior_precision(tau, "laplace: set_prior_precision");
@@ -124,6 +127,7 @@ void Laplace::set_prior_mean(const Tensor& prior_mean) {
 }
 
 void Laplace::set_sigma_noise(double sigma_noise) {
+    cov_valid_ = false;
     AD_CHECK(std::isfinite(sigma_noise) && sigma_noise > 0.0,
              "laplace: expected a finite sigma_noise > 0, got " << sigma_noise);
     AD_CHECK(likelihood_ == Likelihood::regression || sigma_noise == 1.0,
@@ -133,6 +137,7 @@ void Laplace::set_sigma_noise(double sigma_noise) {
 }
 
 void Laplace::set_temperature(double temperature) {
+    cov_valid_ = false;
     AD_CHECK(std::isfinite(temperature) && temperature > 0.0,
              "laplace: expected a finite temperature > 0, got " << temperature);
     temperature_ = temperature;
@@ -174,6 +179,7 @@ void Laplace::reset_fit() {
     fitted_ = false;
     kron_eigen_valid_ = false;
     full_eigen_valid_ = false;
+    cov_valid_ = false;
 }
 
 void Laplace::add_curvature(const Curvature& batch, double batch_loss, long batch_n) {
@@ -221,10 +227,15 @@ void Laplace::add_curvature(const Curvature& batch, double batch_loss, long batc
             }
             kron_eigen_valid_ = false;
             full_eigen_valid_ = false;
+            cov_valid_ = false;
             break;
         }
     }
     loss_ += batch_loss;
+    // every cache derived from H is stale now
+    kron_eigen_valid_ = false;
+    full_eigen_valid_ = false;
+    cov_valid_ = false;
     n_data_ += batch_n;
     fitted_ = true;
 }
@@ -260,13 +271,17 @@ Tensor Laplace::H() const {
 // Eigen-decomposition of each Kron factor, eigenvalues clamped at 0: rounding leaves tiny
 // negative eigenvalues (-1e-16) in PSD factors, and B = sum Lambda_n is exactly singular for
 // classification (softmax Hessians annihilate 1); a negative value would break log and sqrt.
-// Eigenvalues of the raw GGN H (Full), computed once per fit: with a scalar prior,
+// Eigenvalues of the raw GGN H (Full), computed once per fit when a prior optimisation asks: with a
+// scalar prior,
 // log det(h H + tau I) = sum_i log(h lambda_i + tau), O(P) per evaluation instead of a Cholesky
 // (the 100 steps of prior optimisation then cost one eigendecomposition).
 const ad::Tensor& Laplace::full_eigenvalues() const {
     if (!full_eigen_valid_) {
-        ad::NoGrad ng;
-        full_eigen_ = ad::eigh(ad::mul(ad::add(H_.full, ad::transpose(H_.full)), 0.5)).first;
+        // eigenvalues only (dsyevd 'N'): a fraction of the full decomposition's cost
+        ad::Tensor A = H_.full.clone();
+        full_eigen_ = ad::Tensor::empty({n_params_});
+        const int info = ad::blas::syevd_values(n_params_, A.data(), n_params_, full_eigen_.data());
+        AD_CHECK(info == 0, "laplace: the eigenvalues of H did not converge (LAPACK dsyevd info=" << info << ")");
         full_eigen_valid_ = true;
     }
     return full_eigen_;
@@ -339,7 +354,7 @@ LmlTerms Laplace::lml_terms(const Tensor& prior_precision, const Tensor& sigma_n
     t.log_det_prior_precision = ad::sum(ad::log(delta));
     switch (structure_) {
         case HessianStructure::full: {
-            if (tau.numel() == 1) {
+            if (tau.numel() == 1 && full_eigen_valid_) {
                 Tensor lam = ad::add(ad::mul(full_eigenvalues(), h), ad::reshape(tau, {1}));  // [P]
                 for (long i = 0; i < n_params_; ++i)
                     AD_CHECK(lam[i] > 0.0, where << ": expected a positive-definite posterior precision h H + P_0, got a "
@@ -464,6 +479,14 @@ Tensor Laplace::posterior_precision() const {
 
 Tensor Laplace::posterior_covariance() const {
     require_fit("posterior_covariance");
+    // Cached until the curvature or a hyperparameter changes: every predictive call needs it.
+    if (cov_valid_) return cov_cache_;
+    cov_cache_ = posterior_covariance_uncached();
+    cov_valid_ = true;
+    return cov_cache_;
+}
+
+Tensor Laplace::posterior_covariance_uncached() const {
     if (structure_ != HessianStructure::diag) return dense_posterior(true);
     Tensor post = posterior_precision();
     Tensor out = Tensor::empty({n_params_});
@@ -531,6 +554,9 @@ Tensor Laplace::optimize_prior_precision_marglik(const MarglikOptions& options) 
     log_tau.set_requires_grad(true);
     nn::Adam adam({log_tau}, options.lr);
     Tensor sigma = sigma_tensor();
+    // Many evaluations ahead: with a scalar prior and Full curvature, one eigendecomposition of H
+    // makes each log det O(P) (see lml_terms).
+    if (structure_ == HessianStructure::full && n == 1 && options.n_steps > 1) full_eigenvalues();
     for (long step = 0; step < options.n_steps; ++step) {
         adam.zero_grad();
         Tensor neg = ad::neg(log_marginal_likelihood(ad::exp(log_tau), sigma));

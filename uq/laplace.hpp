@@ -117,7 +117,7 @@ class Laplace {
     double log_marginal_likelihood() const;
     /// Full / Kron: dense [P, P]; Diag: the diagonal [P].
     ad::Tensor posterior_precision() const;
-    ad::Tensor posterior_covariance() const;
+    ad::Tensor posterior_covariance() const;  ///< cached; do not modify the returned tensor
     /// log N(value; theta_MAP, P_post^-1); Normalized::no drops -P/2 log 2pi + 1/2 log det P_post.
     double log_prob(const ad::Tensor& value, Normalized normalized = Normalized::yes) const;
 
@@ -159,6 +159,7 @@ class Laplace {
     ad::Tensor h_of(const ad::Tensor& sigma) const;  ///< 1 / (sigma^2 T)
     const std::vector<KronEigen>& kron_eigen() const;
     const ad::Tensor& full_eigenvalues() const;  ///< of H (Full), cached after fit
+    ad::Tensor posterior_covariance_uncached() const;
     /// Posterior eigenvalues per Kron block ([out * in] or [out]), differentiable in tau, sigma.
     std::vector<ad::Tensor> kron_posterior_eigenvalues(const ad::Tensor& tau, const ad::Tensor& sigma) const;
     /// Eigenvectors of a Kron block: kron(Q_B, Q_A) or Q_B.
@@ -184,6 +185,8 @@ class Laplace {
     mutable std::vector<KronEigen> kron_eigen_;  ///< cached after fit
     mutable bool kron_eigen_valid_ = false;
     mutable ad::Tensor full_eigen_;
+    mutable ad::Tensor cov_cache_;  ///< posterior_covariance() (read-only to callers)
+    mutable bool cov_valid_ = false;
     mutable bool full_eigen_valid_ = false;
     KronSigmaGradient kron_sigma_gradient_ = KronSigmaGradient::true_gradient;
 };

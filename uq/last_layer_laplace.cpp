@@ -219,18 +219,59 @@ GlmPredictive LastLayerLaplace::glm_predictive(const Tensor& phi_in, OutputCovar
     const long n = phi.dim(0), C = n_outputs();
     GlmPredictive out;
     out.f_mu = f_mu(phi);
-    Tensor J = jacobian(phi);
     if (cov == OutputCovariance::joint) {
+        Tensor J = jacobian(phi);
         out.f_mu = ad::reshape(out.f_mu, {n * C});
         out.f_var = functional_covariance(ad::reshape(J, {n * C, n_params()}));
         return out;
     }
-    out.f_var = functional_variance(J);
+    out.f_var = structured_variance(phi);
     if (cov == OutputCovariance::diagonal) {
         Tensor d = Tensor::empty({n, C});
         for (long i = 0; i < n; ++i)
             for (long c = 0; c < C; ++c) d.data()[i * C + c] = out.f_var[(i * C + c) * C + c];
         out.f_var = d;
+    }
+    return out;
+}
+
+// f_var[n, c, c'] = t_n^T Sigma[blk(c), blk(c')] t_n with t_n = [phi_n, 1] (D + 1 entries, or D
+// without bias) and blk(c) the parameters of output c: weights c D .. c D + D - 1, then bias C D + c.
+// This is J Sigma J^T without forming J [n, C, P] (C times fewer products, no P-wide temporaries):
+// T_c = t Sigma[blk(c), :] [n, P], then f_var[n, c, c'] = sum_j T_c[n, blk(c')_j] t_n[j].
+// Diag: f_var[n, c, c] = sum_d phi_nd^2 v[c D + d] + v[C D + c]. The dense J path
+// (functional_variance(jacobian(phi))) is the test oracle.
+Tensor LastLayerLaplace::structured_variance(const Tensor& phi) const {
+    const long n = phi.dim(0), C = n_outputs(), D = n_features_, Dt = D + (has_bias_ ? 1 : 0), P = n_params();
+    Tensor out = Tensor::zeros({n, C, C});
+    double* po = out.data();
+    auto index = [&](long c, long j) { return j < D ? c * D + j : C * D + c; };
+    if (structure() == HessianStructure::diag) {
+        Tensor v = posterior_covariance();  // [P]
+        for (long i = 0; i < n; ++i)
+            for (long c = 0; c < C; ++c) {
+                double acc = 0;
+                for (long j = 0; j < Dt; ++j) {
+                    const double t = j < D ? phi[i * D + j] : 1.0;
+                    acc += t * t * v[index(c, j)];
+                }
+                po[(i * C + c) * C + c] = acc;
+            }
+        return out;
+    }
+    Tensor S = posterior_covariance();  // [P, P]
+    Tensor t = has_bias_ ? ad::concat({phi, Tensor::ones({n, 1})}, 1) : phi;  // [n, Dt]
+    for (long c = 0; c < C; ++c) {
+        std::vector<long> rows(static_cast<size_t>(Dt));
+        for (long j = 0; j < Dt; ++j) rows[j] = index(c, j);
+        Tensor T = ad::matmul(t, ad::index_select(S, 0, rows));  // [n, P]
+        const double* pT = T.data();
+        for (long i = 0; i < n; ++i)
+            for (long c2 = 0; c2 < C; ++c2) {
+                double acc = 0;
+                for (long j = 0; j < Dt; ++j) acc += pT[i * P + index(c2, j)] * t[i * Dt + j];
+                po[(i * C + c) * C + c2] = acc;
+            }
     }
     return out;
 }

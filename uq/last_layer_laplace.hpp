@@ -83,6 +83,8 @@ class LastLayerLaplace : public Laplace {
     Curvature batch_curvature(const ad::Tensor& phi, const ad::Tensor& f, const ad::Tensor& targets, long N,
                               double& loss) const;
     ad::Tensor check_features(const ad::Tensor& phi, const char* where) const;
+    /// J Sigma J^T [n, C, C] from the last layer's structure, without forming J.
+    ad::Tensor structured_variance(const ad::Tensor& phi) const;
 
     long n_features_;
     bool has_bias_;

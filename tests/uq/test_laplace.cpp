@@ -275,3 +275,24 @@ TEST_CASE("laplace: errors name the problem", "[uq][laplace]") {
         REQUIRE_THROWS_WITH(z.posterior_covariance(), Catch::Contains("add prior precision"));
     }
 }
+
+TEST_CASE("laplace: the structured glm variance equals J Sigma J^T with the dense Jacobian (its oracle)",
+          "[uq][laplace]") {
+    for (auto lik : {uq::Likelihood::regression, uq::Likelihood::classification})
+        for (auto s : kStructures)
+            for (bool bias : {true, false}) {
+                INFO("likelihood " << uq::to_string(lik) << ", structure " << uq::to_string(s) << ", bias " << bias);
+                Problem p = make_problem(lik, 15, 4, 3, 21);
+                uq::LaplaceOptions o;
+                o.likelihood = lik;
+                o.structure = s;
+                LastLayerLaplace la(p.W, bias ? p.b : Tensor(), o);
+                la.fit(p.phi, p.y);
+                la.set_prior_precision(ad::tensor({0.8}));
+                Tensor phi_test = ad::Rng(4).normal({7, 4});
+                Tensor fast = la.glm_predictive(phi_test).f_var;
+                Tensor oracle = la.functional_variance(la.jacobian(phi_test));
+                // the same sums in another order: a few ulp of the largest entry
+                CHECK_THAT(fast, testing::AllClose(oracle, 1e-11, 1e-12));
+            }
+}
