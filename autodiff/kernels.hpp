@@ -6,6 +6,20 @@
 
 namespace ad::kern {
 
+/// A shape seen as [outer, n, inner] around one axis (row-major): element (o, k, i) sits at
+/// (o n + k) inner + i.
+struct Split {
+    long outer = 1, n = 1, inner = 1;
+};
+
+inline Split split_at(const Shape& s, int axis) {
+    Split p;
+    for (int k = 0; k < axis; ++k) p.outer *= s[k];
+    p.n = s[axis];
+    for (size_t k = axis + 1; k < s.size(); ++k) p.inner *= s[k];
+    return p;
+}
+
 /// Strides of `in` aligned to the broadcast shape `out` (0 on broadcast axes).
 std::vector<long> broadcast_strides(const Shape& in, const Shape& out);
 

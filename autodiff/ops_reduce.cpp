@@ -11,17 +11,8 @@ namespace ad {
 
 namespace {
 
-struct Split {
-    long outer = 1, n = 1, inner = 1;
-};
-
-Split split_at(const Shape& s, int axis) {
-    Split p;
-    for (int k = 0; k < axis; ++k) p.outer *= s[k];
-    p.n = s[axis];
-    for (size_t k = axis + 1; k < s.size(); ++k) p.inner *= s[k];
-    return p;
-}
+using kern::Split;
+using kern::split_at;
 
 Shape reduced_shape(const Shape& s, const std::vector<int>& axes, bool keepdim) {
     Shape out;

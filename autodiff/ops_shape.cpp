@@ -3,23 +3,15 @@
 // index_add), index_select <-> index_add, gather <-> scatter_add.
 #include <numeric>
 
+#include "autodiff/kernels.hpp"
 #include "autodiff/ops.hpp"
 
 namespace ad {
 
 namespace {
 
-struct Split {
-    long outer = 1, n = 1, inner = 1;
-};
-
-Split split_at(const Shape& s, int axis) {
-    Split p;
-    for (int k = 0; k < axis; ++k) p.outer *= s[k];
-    p.n = s[axis];
-    for (size_t k = axis + 1; k < s.size(); ++k) p.inner *= s[k];
-    return p;
-}
+using kern::Split;
+using kern::split_at;
 
 }  // namespace
 

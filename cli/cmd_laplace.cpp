@@ -57,14 +57,6 @@ const std::map<std::string, Kind>& laplace_schema() {
     return s;
 }
 
-void one_of(const Options& o, const std::string& key, const std::string& v, const std::vector<std::string>& allowed) {
-    for (const auto& a : allowed)
-        if (a == v) return;
-    std::string list;
-    for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-    AD_FAIL(o.where(key) << ": '" << key << "' expected one of " << list << ", got '" << v << "'");
-}
-
 // A data file named by a key that may be a string or a table with read_from ("" when absent).
 std::string data_path(const Options& o, const std::string& key) {
     if (!o.has(key)) return "";
@@ -131,7 +123,7 @@ int cmd_laplace(const Args& args) {
     nn::Checkpoint ckpt = nn::load_checkpoint(model_path);
     ForeignModelHints hints;
     hints.task = o.get_string("training_set.task", o.get_string("laplace.likelihood", "regression"));
-    one_of(o, o.has("training_set.task") ? "training_set.task" : "laplace.likelihood", hints.task,
+    o.require_one_of(o.has("training_set.task") ? "training_set.task" : "laplace.likelihood", hints.task,
            {"regression", "classification"});
     hints.targets = o.get_string_list("training_set.target", {});
     hints.features = o.get_string_list("training_set.features", {});
@@ -146,12 +138,12 @@ int cmd_laplace(const Args& args) {
     // ---- Laplace options
     const std::string L = "laplace.";
     const std::string subset = o.get_string(L + "subset_of_weights", "last_layer");
-    one_of(o, L + "subset_of_weights", subset, {"last_layer", "all"});
+    o.require_one_of(L + "subset_of_weights", subset, {"last_layer", "all"});
     const bool all_weights = subset == "all";
     const std::string structure = o.get_string(L + "hessian_structure", "full");
-    one_of(o, L + "hessian_structure", structure, {"full", "kron", "diag"});
+    o.require_one_of(L + "hessian_structure", structure, {"full", "kron", "diag"});
     const std::string likelihood = o.get_string(L + "likelihood", nn::to_string(spec.task));
-    one_of(o, L + "likelihood", likelihood, {"regression", "classification"});
+    o.require_one_of(L + "likelihood", likelihood, {"regression", "classification"});
     AD_CHECK(likelihood == nn::to_string(spec.task), o.where(L + "likelihood")
                                                          << ": 'laplace.likelihood' = \"" << likelihood << "\" but the model "
                                                          << "is a " << nn::to_string(spec.task) << " model");
@@ -163,7 +155,7 @@ int cmd_laplace(const Args& args) {
     lo.prior_precision = ad::tensor(o.get_float_list(L + "prior_precision", {1.0}));
     lo.prior_mean = ad::tensor(o.get_float_list(L + "prior_mean", {0.0}));
     const std::string pred_type = o.get_string(L + "pred_type", "glm");
-    one_of(o, L + "pred_type", pred_type, {"glm"});
+    o.require_one_of(L + "pred_type", pred_type, {"glm"});
     const uq::LinkApprox link = parse_link_approx(o.get_string(L + "link_approx", "probit"));
     const long n_samples = o.get_int(L + "n_samples", 1000);
     AD_CHECK(n_samples > 0, o.where(L + "n_samples") << ": 'laplace.n_samples' expected a positive integer");
@@ -176,7 +168,7 @@ int cmd_laplace(const Args& args) {
 
     // ---- the posterior object (checks the hyperparameters against its layout), then the fit
     const std::string method = o.get_string(L + "optimize_prior_precision", "none");
-    one_of(o, L + "optimize_prior_precision", method, {"none", "marglik", "gridsearch"});
+    o.require_one_of(L + "optimize_prior_precision", method, {"none", "marglik", "gridsearch"});
     AD_CHECK(!(all_weights && method == "gridsearch"),
              o.where(L + "optimize_prior_precision") << ": 'laplace.optimize_prior_precision' = \"gridsearch\" is "
                                                         "implemented for subset_of_weights = \"last_layer\" only; "
@@ -208,7 +200,7 @@ int cmd_laplace(const Args& args) {
     if (method == "marglik") {
         uq::MarglikOptions mo;
         const std::string ps = o.get_string(L + "prior_structure", "scalar");
-        one_of(o, L + "prior_structure", ps, {"scalar", "layerwise", "diagonal"});
+        o.require_one_of(L + "prior_structure", ps, {"scalar", "layerwise", "diagonal"});
         mo.prior_structure = ps == "scalar" ? uq::PriorStructure::scalar
                              : ps == "layerwise" ? uq::PriorStructure::layerwise
                                                  : uq::PriorStructure::diagonal;

@@ -151,6 +151,15 @@ std::string Options::where(const std::string& key) const {
     return os.str();
 }
 
+void Options::require_one_of(const std::string& key, const std::string& value,
+                             const std::vector<std::string>& allowed) const {
+    for (const auto& a : allowed)
+        if (a == value) return;
+    std::ostringstream os;
+    for (size_t k = 0; k < allowed.size(); ++k) os << (k ? ", " : "") << allowed[k];
+    AD_FAIL(where(key) << ": '" << key << "' expected one of " << os.str() << ", got '" << value << "'");
+}
+
 long Options::get_int(const std::string& key, long fallback) const {
     const toml::node* n = find(key);
     if (!n) return fallback;

@@ -46,6 +46,8 @@ class Options {
     std::vector<double> get_float_list(const std::string& key, const std::vector<double>& fallback) const;
     /// A string or a list of strings.
     std::vector<std::string> get_string_list(const std::string& key, const std::vector<std::string>& fallback) const;
+    /// Throws "file:line: 'key' expected one of a, b, got 'value'" unless value is allowed.
+    void require_one_of(const std::string& key, const std::string& value, const std::vector<std::string>& allowed) const;
     /// "file:line" of a key, for messages about its value.
     std::string where(const std::string& key) const;
     /// The file name given at construction.

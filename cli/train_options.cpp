@@ -70,15 +70,6 @@ const std::map<std::string, Kind>& schema() {
     return s;
 }
 
-void require_one_of(const Options& o, const std::string& key, const std::string& value,
-                    const std::vector<std::string>& allowed) {
-    for (const auto& a : allowed)
-        if (a == value) return;
-    std::ostringstream os;
-    for (size_t k = 0; k < allowed.size(); ++k) os << (k ? ", " : "") << allowed[k];
-    AD_FAIL(o.where(key) << ": '" << key << "' expected one of " << os.str() << ", got '" << value << "'");
-}
-
 DataSource read_source(const Options& o, const std::string& key, DataSource fallback) {
     if (!o.has(key)) return fallback;
     DataSource d;
@@ -126,9 +117,9 @@ MarglikTrainOptions parse_marglik(const Options& o, const TrainOptions& t) {
         return v;
     };
     g.hessian_structure = o.get_string(m + "hessian_structure", g.hessian_structure);
-    require_one_of(o, m + "hessian_structure", g.hessian_structure, {"full", "kron", "diag"});
+    o.require_one_of(m + "hessian_structure", g.hessian_structure, {"full", "kron", "diag"});
     g.prior_structure = o.get_string(m + "prior_structure", g.prior_structure);
-    require_one_of(o, m + "prior_structure", g.prior_structure, {"scalar", "layerwise", "diagonal"});
+    o.require_one_of(m + "prior_structure", g.prior_structure, {"scalar", "layerwise", "diagonal"});
     AD_CHECK(!(g.hessian_structure == "kron" && g.prior_structure == "diagonal"),
              o.where(m + "prior_structure") << ": '" << m << "prior_structure' = \"diagonal\" does not go with "
                                             << "hessian_structure = \"kron\" (a per-parameter prior breaks the "
@@ -142,9 +133,9 @@ MarglikTrainOptions parse_marglik(const Options& o, const TrainOptions& t) {
     g.temperature = positive("temperature", g.temperature);
     g.fix_sigma_noise = o.get_bool(m + "fix_sigma_noise", g.fix_sigma_noise);
     g.kron_sigma_gradient = o.get_string(m + "kron_sigma_gradient", g.kron_sigma_gradient);
-    require_one_of(o, m + "kron_sigma_gradient", g.kron_sigma_gradient, {"true", "laplace_torch"});
+    o.require_one_of(m + "kron_sigma_gradient", g.kron_sigma_gradient, {"true", "laplace_torch"});
     g.link_approx = o.get_string(m + "link_approx", g.link_approx);
-    require_one_of(o, m + "link_approx", g.link_approx, {"probit", "bridge", "bridge_norm", "mc"});
+    o.require_one_of(m + "link_approx", g.link_approx, {"probit", "bridge", "bridge_norm", "mc"});
     AD_CHECK(t.task == "regression" || g.sigma_noise_init == 1.0,
              o.where(m + "sigma_noise_init") << ": '" << m << "sigma_noise_init' expected 1 for classification (there is "
                                              << "no observation noise), got " << g.sigma_noise_init);
@@ -184,14 +175,14 @@ TrainOptions parse_train_options(const Options& o) {
 
     AD_CHECK(o.has("architecture.name"), o.name() << ": expected 'architecture.name' (e.g. name = \"mlp\"), found none");
     t.architecture = o.get_string("architecture.name", t.architecture);
-    require_one_of(o, "architecture.name", t.architecture, {"mlp"});
+    o.require_one_of("architecture.name", t.architecture, {"mlp"});
 
     const std::string m = "architecture.model.";
     t.hidden = o.get_int_list(m + "hidden", t.hidden);
     for (long h : t.hidden)
         AD_CHECK(h > 0, o.where(m + "hidden") << ": '" << m << "hidden' expected positive layer widths, got " << h);
     t.activation = o.get_string(m + "activation", t.activation);
-    require_one_of(o, m + "activation", t.activation, {"tanh", "relu", "silu", "gelu", "sigmoid", "softplus"});
+    o.require_one_of(m + "activation", t.activation, {"tanh", "relu", "silu", "gelu", "sigmoid", "softplus"});
     t.bias = o.get_bool(m + "bias", t.bias);
 
     const std::string p = "architecture.training.";
@@ -211,7 +202,7 @@ TrainOptions parse_train_options(const Options& o) {
     AD_CHECK(t.learning_rate > 0, o.where(p + "learning_rate") << ": '" << p << "learning_rate' expected a number > 0, got "
                                                                << t.learning_rate);
     t.optimizer = o.get_string(p + "optimizer", t.optimizer);
-    require_one_of(o, p + "optimizer", t.optimizer, {"adam", "adamw", "sgd"});
+    o.require_one_of(p + "optimizer", t.optimizer, {"adam", "adamw", "sgd"});
     // AdamW's decay is its reason to exist: default 0.01 there (as torch), 0 for Adam and SGD
     t.weight_decay = non_negative("weight_decay", o.get_string(p + "optimizer", t.optimizer) == "adamw" ? 0.01 : 0.0);
     t.momentum = non_negative("momentum", t.momentum);
@@ -221,7 +212,7 @@ TrainOptions parse_train_options(const Options& o) {
                                                                    << "warmup_fraction' expected a number in [0, 1), got "
                                                                    << t.warmup_fraction);
     t.scheduler = o.get_string(p + "scheduler", t.scheduler);
-    require_one_of(o, p + "scheduler", t.scheduler, {"constant", "cosine", "step", "plateau"});
+    o.require_one_of(p + "scheduler", t.scheduler, {"constant", "cosine", "step", "plateau"});
     t.scheduler_step_size = positive_int("scheduler_step_size", t.scheduler_step_size);
     t.scheduler_gamma = non_negative("scheduler_gamma", t.scheduler_gamma);
     t.plateau_factor = non_negative("plateau_factor", t.plateau_factor);
@@ -250,7 +241,7 @@ TrainOptions parse_train_options(const Options& o) {
     AD_CHECK(!t.targets.empty(), o.where("training_set.target") << ": 'training_set.target' expected at least one column name");
     t.features = o.get_string_list("training_set.features", {});
     t.task = o.get_string("training_set.task", t.task);
-    require_one_of(o, "training_set.task", t.task, {"regression", "classification"});
+    o.require_one_of("training_set.task", t.task, {"regression", "classification"});
     AD_CHECK(t.task == "regression" || t.targets.size() == 1,
              o.where("training_set.target") << ": 'training_set.target' expected one label column for classification, got "
                                             << t.targets.size());
@@ -258,14 +249,14 @@ TrainOptions parse_train_options(const Options& o) {
     bool classification = t.task == "classification";
     t.loss = o.get_string(p + "loss", classification ? "cross_entropy" : "mse");
     if (classification)
-        require_one_of(o, p + "loss", t.loss, {"cross_entropy"});
+        o.require_one_of(p + "loss", t.loss, {"cross_entropy"});
     else
-        require_one_of(o, p + "loss", t.loss, {"mse", "mae", "huber"});
+        o.require_one_of(p + "loss", t.loss, {"mse", "mae", "huber"});
     t.best_model_metric = o.get_string(p + "best_model_metric", t.best_model_metric);
     if (classification)
-        require_one_of(o, p + "best_model_metric", t.best_model_metric, {"loss", "accuracy"});
+        o.require_one_of(p + "best_model_metric", t.best_model_metric, {"loss", "accuracy"});
     else
-        require_one_of(o, p + "best_model_metric", t.best_model_metric, {"loss", "rmse", "mae"});
+        o.require_one_of(p + "best_model_metric", t.best_model_metric, {"loss", "rmse", "mae"});
     if (classification) t.scale_targets = false;
 
     if (marglik) t.marglik = parse_marglik(o, t);
