@@ -288,3 +288,25 @@ TEST_CASE("atomgrad eval --plot: band for 1-D regression, confidence map and rel
     CHECK(fs::exists(dir2.file("plots/confidence.svg")));
     CHECK_THAT(read_text(dir2.file("plots/reliability.svg")), Contains("ECE"));
 }
+
+TEST_CASE("atomgrad laplace: NaN hyperparameters and a checkpoint without Linear layers are refused",
+          "[cli][laplace][errors]") {
+    TempDir dir;
+    RunResult r = run_laplace(dir, case_options("regression_sine_lllaplace", "y", "sigma_noise = nan\n"));
+    CHECK(r.status == 1);
+    REQUIRE(r.lines().size() == 1);
+    CHECK_THAT(r.lines()[0], StartsWith("atomgrad: error:") && Contains("laplace.sigma_noise") && Contains("finite"));
+
+    // a safetensors file holding no layers.{i}.weight: not a model with a last Linear layer
+    nn::Checkpoint c;
+    c.tensors.push_back({"encoder.weight", ad::Tensor::ones({2, 2})});
+    nn::save_checkpoint(dir.file("other.safetensors"), c);
+    std::string opts = case_options("regression_sine_lllaplace", "y", "sigma_noise = 0.3\n");
+    opts.replace(opts.find("model = \""), opts.find('\n') + 1, "model = \"other.safetensors\"\n");
+    RunResult r2 = run_laplace(dir, opts);
+    CHECK(r2.status == 1);
+    REQUIRE(r2.lines().size() == 1);
+    CHECK_THAT(r2.lines()[0], StartsWith("atomgrad: error:") && Contains("other.safetensors") &&
+                                  Contains("layers.0.weight"));
+    CHECK_FALSE(fs::exists(dir.file("wrapped.ckpt")));
+}
