@@ -2,7 +2,8 @@
 // Fits a Laplace approximation to a trained model on its training set, over the last layer
 // (subset_of_weights = "last_layer", uq::LastLayerLaplace) or every weight ("all", uq::MlpLaplace),
 // optionally tunes the prior precision, writes the wrapped model (MLP + posterior) and, for a test
-// set, the predictive mean and variance (regression) or class probabilities (classification).
+// set, the predictive mean and variance (regression) or class probabilities (classification), by
+// the linearised model (pred_type = "glm") or by running the MLP with sampled weights ("nn").
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -155,10 +156,12 @@ int cmd_laplace(const Args& args) {
     lo.prior_precision = ad::tensor(o.get_float_list(L + "prior_precision", {1.0}));
     lo.prior_mean = ad::tensor(o.get_float_list(L + "prior_mean", {0.0}));
     const std::string pred_type = o.get_string(L + "pred_type", "glm");
-    o.require_one_of(L + "pred_type", pred_type, {"glm"});
+    o.require_one_of(L + "pred_type", pred_type, {"glm", "nn"});
     const uq::LinkApprox link = parse_link_approx(o.get_string(L + "link_approx", "probit"));
     const long n_samples = o.get_int(L + "n_samples", 1000);
     AD_CHECK(n_samples > 0, o.where(L + "n_samples") << ": 'laplace.n_samples' expected a positive integer");
+    AD_CHECK(!(pred_type == "nn" && lo.likelihood == uq::Likelihood::regression && n_samples < 2),
+             o.where(L + "n_samples") << ": 'laplace.n_samples' expected >= 2 with pred_type = \"nn\" (a sample variance)");
     uq::FitOptions fo;
     fo.batch_size = o.get_int(L + "batch_size", 0);
     AD_CHECK(fo.batch_size >= 0, o.where(L + "batch_size") << ": 'laplace.batch_size' expected an integer >= 0");
@@ -220,14 +223,16 @@ int cmd_laplace(const Args& args) {
 
     // ---- outputs: the wrapped model, then test predictions
     const nn::TabularSpec spec_copy = spec;  // `model` moves into the wrapper next
-    LaplaceModel wrapped = all_weights ? LaplaceModel(std::move(model), std::move(*every), link, n_samples)
-                                       : LaplaceModel(std::move(model), std::move(*last), link, n_samples);
+    const uq::PredType pt = parse_pred_type(pred_type);
+    LaplaceModel wrapped = all_weights ? LaplaceModel(std::move(model), std::move(*every), link, n_samples, pt)
+                                       : LaplaceModel(std::move(model), std::move(*last), link, n_samples, pt);
     const uq::Laplace& post = wrapped.laplace();
     const std::string out_path = o.has(L + "output") ? join_path(o.base_dir(), o.get_string(L + "output", ""))
                                                      : default_output(model_path, ".laplace.ckpt");
     nn::Checkpoint out = wrapped.to_checkpoint();
     out.metadata["laplace.options"] = "subset_of_weights = \"" + subset + "\"\nhessian_structure = \"" + structure +
-                                      "\"\noptimize_prior_precision = \"" + method + "\"\n";
+                                      "\"\noptimize_prior_precision = \"" + method + "\"\npred_type = \"" + pred_type +
+                                      "\"\n";
 
     nn::Json j = nn::Json::object();
     j["log_marginal_likelihood"] = post.log_marginal_likelihood();
@@ -244,6 +249,7 @@ int cmd_laplace(const Args& args) {
     j["subset_of_weights"] = subset;
     j["hessian_structure"] = structure;
     j["likelihood"] = likelihood;
+    j["pred_type"] = pred_type;
 
     std::string pred_path;
     std::vector<std::string> columns;

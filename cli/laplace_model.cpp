@@ -24,18 +24,30 @@ std::string to_string(uq::LinkApprox link) {
     return "?";
 }
 
-LaplaceModel::LaplaceModel(nn::TabularModel model, uq::LastLayerLaplace la, uq::LinkApprox link, long n_samples)
-    : model_(std::move(model)), la_(std::move(la)), link_(link), n_samples_(n_samples) {
+uq::PredType parse_pred_type(const std::string& name) {
+    if (name == "glm") return uq::PredType::glm;
+    if (name == "nn") return uq::PredType::nn;
+    AD_FAIL("pred_type: expected one of glm, nn, got '" << name << "'");
+}
+
+std::string to_string(uq::PredType pred_type) { return pred_type == uq::PredType::glm ? "glm" : "nn"; }
+
+LaplaceModel::LaplaceModel(nn::TabularModel model, uq::LastLayerLaplace la, uq::LinkApprox link, long n_samples,
+                           uq::PredType pred_type)
+    : model_(std::move(model)), la_(std::move(la)), link_(link), n_samples_(n_samples), pred_type_(pred_type) {
     check_model();
 }
 
-LaplaceModel::LaplaceModel(nn::TabularModel model, uq::MlpLaplace la, uq::LinkApprox link, long n_samples)
-    : model_(std::move(model)), la_(std::move(la)), link_(link), n_samples_(n_samples) {
+LaplaceModel::LaplaceModel(nn::TabularModel model, uq::MlpLaplace la, uq::LinkApprox link, long n_samples,
+                           uq::PredType pred_type)
+    : model_(std::move(model)), la_(std::move(la)), link_(link), n_samples_(n_samples), pred_type_(pred_type) {
     check_model();
 }
 
 void LaplaceModel::check_model() const {
     AD_CHECK(!model_.has_scalers(), "laplace: expected a model with its standardisation folded into the weights");
+    AD_CHECK(n_samples_ >= (pred_type_ == uq::PredType::nn && laplace().likelihood() == uq::Likelihood::regression ? 2 : 1),
+             "laplace: expected n_samples >= 2 for pred_type nn (a sample variance), got " << n_samples_);
     const auto* all = std::get_if<uq::MlpLaplace>(&la_);
     if (!all) return;
     // The all-weights posterior is centred at theta_MAP: it must be this model's parameters
@@ -68,27 +80,26 @@ std::string LaplaceModel::subset_of_weights() const {
 }
 
 // Last layer: J acts on the features phi(x); all weights: on x itself (the model has no scalers).
+// nn draws with seed 0, so a wrapped model predicts the same numbers every time.
 Prediction LaplaceModel::predict(const ad::Tensor& x) const {
     ad::NoGrad ng;
+    const auto* all = std::get_if<uq::MlpLaplace>(&la_);
+    const auto* ll = std::get_if<uq::LastLayerLaplace>(&la_);
+    const ad::Tensor in = all ? x : model_.features(x);  // what the posterior's predictive takes
     Prediction p;
-    if (const auto* all = std::get_if<uq::MlpLaplace>(&la_)) {
-        if (all->likelihood() == uq::Likelihood::regression) {
-            uq::GlmPredictive g = all->glm_predictive(x, uq::OutputCovariance::diagonal);
-            p.mean = g.f_mu;
-            p.f_var = g.f_var;
-        } else {
-            p.mean = all->predict_probs(x, link_, n_samples_, 0);
-        }
+    if (pred_type_ == uq::PredType::nn) {
+        uq::NnPredictive s = all ? all->nn_predictive(in, n_samples_, 0) : ll->nn_predictive(in, n_samples_, 0);
+        p.mean = s.mean;
+        p.f_var = s.variance;  // undefined for classification
         return p;
     }
-    const auto& ll = std::get<uq::LastLayerLaplace>(la_);
-    ad::Tensor phi = model_.features(x);
-    if (ll.likelihood() == uq::Likelihood::regression) {
-        uq::GlmPredictive g = ll.glm_predictive(phi, uq::OutputCovariance::diagonal);
+    if (laplace().likelihood() == uq::Likelihood::regression) {
+        uq::GlmPredictive g = all ? all->glm_predictive(in, uq::OutputCovariance::diagonal)
+                                  : ll->glm_predictive(in, uq::OutputCovariance::diagonal);
         p.mean = g.f_mu;
         p.f_var = g.f_var;
     } else {
-        p.mean = ll.predict_probs(phi, link_, n_samples_, 0);
+        p.mean = all ? all->predict_probs(in, link_, n_samples_, 0) : ll->predict_probs(in, link_, n_samples_, 0);
     }
     return p;
 }
@@ -100,6 +111,7 @@ nn::Checkpoint LaplaceModel::to_checkpoint() const {
     for (const auto& [k, v] : post.metadata) c.metadata["laplace." + k] = v;
     c.metadata["laplace.link_approx"] = to_string(link_);
     c.metadata["laplace.n_samples"] = std::to_string(n_samples_);
+    c.metadata["laplace.pred_type"] = to_string(pred_type_);
     return c;
 }
 
@@ -115,10 +127,12 @@ LaplaceModel LaplaceModel::from_checkpoint(const nn::Checkpoint& ckpt, nn::Tabul
     auto n = post.metadata.find("n_samples");
     const long n_samples = n != post.metadata.end() ? std::atol(n->second.c_str()) : 1000;
     const uq::LinkApprox link = parse_link_approx(post.meta("link_approx"));
+    auto pt = post.metadata.find("pred_type");  // absent in checkpoints written before nn: glm
+    const uq::PredType pred_type = pt != post.metadata.end() ? parse_pred_type(pt->second) : uq::PredType::glm;
     auto kind = post.metadata.find("kind");
     if (kind != post.metadata.end() && kind->second == "mlp")
-        return LaplaceModel(std::move(model), uq::MlpLaplace::from_checkpoint(post), link, n_samples);
-    return LaplaceModel(std::move(model), uq::LastLayerLaplace::from_checkpoint(post), link, n_samples);
+        return LaplaceModel(std::move(model), uq::MlpLaplace::from_checkpoint(post), link, n_samples, pred_type);
+    return LaplaceModel(std::move(model), uq::LastLayerLaplace::from_checkpoint(post), link, n_samples, pred_type);
 }
 
 }  // namespace cli

@@ -9,6 +9,7 @@
 
 #include "autodiff/graph.hpp"
 #include "autodiff/ops.hpp"
+#include "autodiff/random.hpp"
 #include "nn/optim.hpp"
 
 namespace uq {
@@ -69,6 +70,24 @@ HessianStructure parse_hessian_structure(const std::string& name) {
     if (name == "kron") return HessianStructure::kron;
     if (name == "diag") return HessianStructure::diag;
     AD_FAIL("laplace: expected hessian structure 'full', 'kron' or 'diag', got '" << name << "'");
+}
+
+std::string to_string(FeatureReduction r) {
+    switch (r) {
+        case FeatureReduction::none: return "none";
+        case FeatureReduction::pick_first: return "pick_first";
+        case FeatureReduction::pick_last: return "pick_last";
+        case FeatureReduction::average: return "average";
+    }
+    return "?";
+}
+
+FeatureReduction parse_feature_reduction(const std::string& name) {
+    if (name == "none") return FeatureReduction::none;
+    if (name == "pick_first") return FeatureReduction::pick_first;
+    if (name == "pick_last") return FeatureReduction::pick_last;
+    if (name == "average") return FeatureReduction::average;
+    AD_FAIL("laplace: expected feature_reduction 'none', 'pick_first', 'pick_last' or 'average', got '" << name << "'");
 }
 
 // ----------------------------------------------------------------------------- construction
@@ -496,6 +515,62 @@ Tensor Laplace::posterior_covariance_uncached() const {
         out.data()[i] = 1.0 / post[i];
     }
     return out;
+}
+
+// theta_s = theta_MAP + z_s with z_s ~ N(0, P_post^-1), from eps [S, P] ~ N(0, I) (row s = draw s):
+//   Full  P_post = L L^T:  z = L^-T eps            (Cov = L^-T L^-1 = P_post^-1)
+//   Kron  block = Q diag(lambda) Q^T:  z = Q diag(lambda^-1/2) eps; for a weight block
+//         Q = Q_B (x) Q_A, applied as Q_B Z Q_A^T to Z [out, in] (never forming the Kronecker product)
+//   Diag  z = eps / sqrt(P_post)
+Tensor Laplace::sample(long n_samples, uint64_t seed) const {
+    require_fit("sample");
+    AD_CHECK(n_samples > 0, "laplace: sample: expected n_samples > 0, got " << n_samples);
+    ad::NoGrad ng;
+    const long S = n_samples, P = n_params_;
+    Tensor eps = ad::Rng(seed).normal({S, P});
+    Tensor z;
+    switch (structure_) {
+        case HessianStructure::full: {
+            Tensor L;
+            try {
+                L = ad::cholesky(dense_posterior(false));
+            } catch (const ad::Error&) {
+                AD_FAIL("laplace: sample: expected a positive-definite posterior precision, got a singular one"
+                        << kSingularHint);
+            }
+            // L^T Z^T = eps^T, one right-hand side per sample
+            z = ad::transpose(ad::triangular_solve(ad::transpose(eps), L, ad::Triangle::lower, ad::Transpose::yes));
+            break;
+        }
+        case HessianStructure::diag: {
+            Tensor v = posterior_covariance();  // [P], checked positive
+            z = ad::mul(eps, ad::reshape(ad::sqrt(v), {1, P}));
+            break;
+        }
+        case HessianStructure::kron: {
+            const auto& eig = kron_eigen();
+            std::vector<Tensor> lams = kron_posterior_eigenvalues(prior_precision_, sigma_tensor());
+            std::vector<Tensor> parts;
+            for (size_t b = 0; b < layout_.size(); ++b) {
+                const long m = lams[b].numel(), o = offsets_[b];
+                Tensor zb = ad::mul(ad::slice(eps, 1, o, o + m), ad::reshape(ad::pow(lams[b], -0.5), {1, m}));  // [S, m]
+                const Tensor& QB = eig[b].vectors[0];
+                if (eig[b].vectors.size() == 1) {
+                    parts.push_back(ad::matmul_nt(zb, QB));  // rows: Q_B z
+                    continue;
+                }
+                const Tensor& QA = eig[b].vectors[1];
+                const long out = QB.dim(0), in = QA.dim(0);
+                Tensor Y = ad::matmul_nt(ad::reshape(zb, {S * out, in}), QA);                    // Z Q_A^T
+                Y = ad::permute(ad::reshape(Y, {S, out, in}), {0, 2, 1});                        // [S, in, out]
+                Y = ad::matmul_nt(ad::reshape(Y, {S * in, out}), QB);                            // (Q_B Z Q_A^T)^T
+                parts.push_back(ad::reshape(ad::permute(ad::reshape(Y, {S, in, out}), {0, 2, 1}), {S, m}));
+            }
+            z = parts.size() == 1 ? parts[0] : ad::concat(parts, 1);
+            break;
+        }
+    }
+    return ad::add(z, ad::reshape(mean_, {1, P}));
 }
 
 double Laplace::log_prob(const Tensor& value, Normalized normalized) const {

@@ -11,6 +11,7 @@
 // Notation: P parameters, C outputs, N data points, n_tensors parameter tensors of the layout
 // (last layer: weight [C, D] then bias [C]); theta = concat of the tensors flattened row-major.
 #pragma once
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -30,10 +31,19 @@ enum class Normalized { no, yes };
 /// Kron marglik_training runs can be reproduced. The lml value is the same in both modes.
 enum class KronSigmaGradient { true_gradient, laplace_torch };
 
+/// Last-layer Laplace only (laplace-torch's feature_reduction): how features with an extra
+/// dimension phi [n, T, D] (per token, per atom) become phi [n, D] before the last layer:
+/// pick_first phi[:, 0, :], pick_last phi[:, T - 1, :], average (1/T) sum_t phi[:, t, :].
+/// `none` accepts [n, D] only; the others also pass [n, D] through unchanged.
+enum class FeatureReduction { none, pick_first, pick_last, average };
+
 std::string to_string(Likelihood l);
 std::string to_string(HessianStructure s);
 Likelihood parse_likelihood(const std::string& name);           ///< "regression" | "classification"
 HessianStructure parse_hessian_structure(const std::string& name);  ///< "full" | "kron" | "diag"
+std::string to_string(FeatureReduction r);
+/// "none" | "pick_first" | "pick_last" | "average"
+FeatureReduction parse_feature_reduction(const std::string& name);
 
 /// One parameter tensor of theta, in order: [out, in] (a weight: Kron factors B [out, out] and
 /// A [in, in]) or [out] (a bias: Kron factor B [out, out]).
@@ -51,6 +61,7 @@ struct LaplaceOptions {
     ad::Tensor prior_precision;  ///< undefined = [1.0]
     ad::Tensor prior_mean;       ///< undefined = [0.0]
     double temperature = 1.0;   ///< T in h = 1/(sigma^2 T)
+    FeatureReduction feature_reduction = FeatureReduction::none;  ///< last layer only (see the enum)
 };
 
 /// Raw curvature (no sigma, no T) of a batch or of the data so far, in the form of `structure`:
@@ -118,6 +129,11 @@ class Laplace {
     /// Full / Kron: dense [P, P]; Diag: the diagonal [P].
     ad::Tensor posterior_precision() const;
     ad::Tensor posterior_covariance() const;  ///< cached; do not modify the returned tensor
+    /// n_samples draws theta_s ~ N(theta_MAP, P_post^-1) [n_samples, P] from ad::Rng(seed),
+    /// eps_s ~ N(0, I_P) taken row by row: Full theta + L^-T eps (L L^T = P_post); Kron per block
+    /// Q diag(lambda^-1/2) eps (Q lambda Q^T the block of P_post); Diag theta + eps / sqrt(P_post).
+    /// Same seed, same bits.
+    ad::Tensor sample(long n_samples, uint64_t seed) const;
     /// log N(value; theta_MAP, P_post^-1); Normalized::no drops -P/2 log 2pi + 1/2 log det P_post.
     double log_prob(const ad::Tensor& value, Normalized normalized = Normalized::yes) const;
 

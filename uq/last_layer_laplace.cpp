@@ -38,19 +38,45 @@ Tensor theta_of(const Tensor& W, const Tensor& b) {
 }  // namespace
 
 LastLayerLaplace::LastLayerLaplace(const Tensor& W, const Tensor& b, LaplaceOptions options)
-    : Laplace(last_layer_layout(W, b), theta_of(W, b), W.dim(0), std::move(options)),
+    : Laplace(last_layer_layout(W, b), theta_of(W, b), W.dim(0), options),
       n_features_(W.dim(1)),
-      has_bias_(b.defined()) {}
+      has_bias_(b.defined()),
+      feature_reduction_(options.feature_reduction) {}
 
 LastLayerLaplace LastLayerLaplace::from_mlp(const nn::MLP& mlp, LaplaceOptions options) {
     const nn::Linear& last = mlp.last_layer();
     return LastLayerLaplace(last.weight(), last.has_bias() ? last.bias() : Tensor(), std::move(options));
 }
 
+// [n, T, D] -> [n, D]: pick_first phi[:, 0, :], pick_last phi[:, T - 1, :], average the mean over t
+// (laplace-torch's FeatureExtractor; [n, D] passes through, as there nothing has an extra dimension).
 Tensor LastLayerLaplace::check_features(const Tensor& phi, const char* where) const {
-    AD_CHECK(phi.defined() && phi.ndim() == 2 && phi.dim(1) == n_features_,
-             "last_layer_laplace: " << where << ": expected features phi [n, " << n_features_ << "], got "
-                                    << (phi.defined() ? phi.shape() : ad::Shape{}));
+    AD_CHECK(phi.defined(), "last_layer_laplace: " << where << ": expected features phi [n, " << n_features_
+                                                   << "], got an undefined tensor");
+    if (phi.ndim() == 3) {
+        AD_CHECK(feature_reduction_ != FeatureReduction::none,
+                 "last_layer_laplace: " << where << ": expected features phi [n, " << n_features_ << "], got "
+                                        << phi.shape()
+                                        << "; set LaplaceOptions::feature_reduction (pick_first, pick_last or "
+                                           "average) for features with an extra dimension");
+        AD_CHECK(phi.dim(1) > 0 && phi.dim(2) == n_features_,
+                 "last_layer_laplace: " << where << ": expected features phi [n, T, " << n_features_
+                                        << "] with T > 0, got " << phi.shape());
+        ad::NoGrad ng;
+        const long n = phi.dim(0), T = phi.dim(1);
+        Tensor p = phi.detach();
+        switch (feature_reduction_) {
+            case FeatureReduction::pick_first: return ad::reshape(ad::slice(p, 1, 0, 1), {n, n_features_});
+            case FeatureReduction::pick_last: return ad::reshape(ad::slice(p, 1, T - 1, T), {n, n_features_});
+            case FeatureReduction::average: return ad::mean(p, {1});
+            case FeatureReduction::none: break;
+        }
+    }
+    const std::string D = std::to_string(n_features_);
+    AD_CHECK(phi.ndim() == 2 && phi.dim(1) == n_features_,
+             "last_layer_laplace: " << where << ": expected features phi [n, " << D << "]"
+                                    << (feature_reduction_ != FeatureReduction::none ? " or [n, T, " + D + "]" : "")
+                                    << ", got " << phi.shape());
     return phi.detach();
 }
 
@@ -276,6 +302,86 @@ Tensor LastLayerLaplace::structured_variance(const Tensor& phi) const {
     return out;
 }
 
+// ----------------------------------------------------------------------------- nn predictive
+
+NnMoments::NnMoments(Likelihood likelihood, const Tensor& f_ref)
+    : likelihood_(likelihood), f_ref_(f_ref.detach()), sum_(Tensor::zeros(f_ref.shape())),
+      sum_sq_(Tensor::zeros(f_ref.shape())) {
+    AD_CHECK(f_ref.ndim() == 2, "nn_predictive: expected reference outputs [n, C], got " << f_ref.shape());
+}
+
+// regression: d = f_s - f_ref, sum += d, sum_sq += d^2; classification: sum += softmax(f_s)
+// (max subtracted per row, so exp never overflows).
+void NnMoments::add(const Tensor& fs) {
+    const long n = f_ref_.dim(0), C = f_ref_.dim(1);
+    AD_CHECK(fs.ndim() == 3 && fs.dim(1) == n && fs.dim(2) == C,
+             "nn_predictive: expected sampled outputs [k, " << n << ", " << C << "], got " << fs.shape());
+    double* s = sum_.data();
+    double* q = sum_sq_.data();
+    for (long k = 0; k < fs.dim(0); ++k) {
+        const double* f = fs.data() + k * n * C;
+        for (long i = 0; i < n; ++i) {
+            const double* fi = f + i * C;
+            if (likelihood_ == Likelihood::regression) {
+                for (long c = 0; c < C; ++c) {
+                    const double d = fi[c] - f_ref_[i * C + c];
+                    s[i * C + c] += d;
+                    q[i * C + c] += d * d;
+                }
+                continue;
+            }
+            double mx = fi[0];
+            for (long c = 1; c < C; ++c) mx = std::max(mx, fi[c]);
+            double z = 0;
+            for (long c = 0; c < C; ++c) z += std::exp(fi[c] - mx);
+            for (long c = 0; c < C; ++c) s[i * C + c] += std::exp(fi[c] - mx) / z;
+        }
+    }
+    n_samples_ += fs.dim(0);
+}
+
+NnPredictive NnMoments::result() const {
+    const bool reg = likelihood_ == Likelihood::regression;
+    AD_CHECK(n_samples_ >= (reg ? 2 : 1), "nn_predictive: expected at least " << (reg ? 2 : 1)
+                                                                              << " samples (regression needs 2 for a "
+                                                                                 "variance), got "
+                                                                              << n_samples_);
+    const double S = static_cast<double>(n_samples_);
+    NnPredictive out;
+    if (!reg) {
+        out.mean = ad::mul(sum_, 1.0 / S);
+        return out;
+    }
+    out.mean = Tensor::empty(f_ref_.shape());
+    out.variance = Tensor::empty(f_ref_.shape());
+    for (long i = 0; i < f_ref_.numel(); ++i) {
+        out.mean.data()[i] = f_ref_[i] + sum_[i] / S;
+        out.variance.data()[i] = std::max(0.0, (sum_sq_[i] - sum_[i] * sum_[i] / S) / (S - 1.0));
+    }
+    return out;
+}
+
+// theta_s [S, P] -> f_s = phi W_s^T + b_s for a chunk of k samples at once: W_s stacked as
+// [k C, D], F = phi W^T [n, k C] (column s C + c), plus b; chunks keep F near 4M values.
+NnPredictive LastLayerLaplace::nn_predictive(const Tensor& phi_in, long n_samples, uint64_t seed) const {
+    require_fit("nn_predictive");
+    Tensor phi = check_features(phi_in, "nn_predictive");
+    AD_CHECK(n_samples > 0, "last_layer_laplace: nn_predictive: expected n_samples > 0, got " << n_samples);
+    ad::NoGrad ng;
+    const long n = phi.dim(0), C = n_outputs(), D = n_features_;
+    Tensor theta = sample(n_samples, seed);
+    NnMoments acc(likelihood(), f_mu(phi));
+    const long chunk = std::max(1L, (1L << 22) / std::max(1L, n * C));
+    for (long s0 = 0; s0 < n_samples; s0 += chunk) {
+        const long s1 = std::min(n_samples, s0 + chunk), k = s1 - s0;
+        Tensor th = ad::slice(theta, 0, s0, s1);  // [k, P]
+        Tensor F = ad::matmul_nt(phi, ad::reshape(ad::slice(th, 1, 0, C * D), {k * C, D}));  // [n, k C]
+        if (has_bias_) F = ad::add(F, ad::reshape(ad::slice(th, 1, C * D, C * D + C), {1, k * C}));
+        acc.add(ad::permute(ad::reshape(F, {n, k, C}), {1, 0, 2}));
+    }
+    return acc.result();
+}
+
 Tensor LastLayerLaplace::predict_probs(const Tensor& phi, LinkApprox link, long n_samples, uint64_t seed) const {
     AD_CHECK(likelihood() == Likelihood::classification,
              "last_layer_laplace: predict_probs: expected a classification Laplace, got regression; use glm_predictive");
@@ -326,6 +432,7 @@ GridsearchResult LastLayerLaplace::optimize_prior_precision_gridsearch(const Ten
 nn::Checkpoint LastLayerLaplace::to_checkpoint() const {
     nn::Checkpoint c = Laplace::to_checkpoint();
     c.metadata["kind"] = "last_layer";
+    c.metadata["feature_reduction"] = to_string(feature_reduction_);
     return c;
 }
 
@@ -352,6 +459,8 @@ LastLayerLaplace LastLayerLaplace::from_checkpoint(const nn::Checkpoint& c) {
     o.likelihood = parse_likelihood(c.meta("likelihood"));
     o.structure = parse_hessian_structure(c.meta("structure"));
     o.sigma_noise = c.get("scalars")[0];
+    auto fr = c.metadata.find("feature_reduction");  // absent before sampling was added: none
+    o.feature_reduction = fr != c.metadata.end() ? parse_feature_reduction(fr->second) : FeatureReduction::none;
     LastLayerLaplace la(W, b, o);
     la.restore(c);
     return la;

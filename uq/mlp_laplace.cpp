@@ -30,12 +30,20 @@ std::vector<ParamBlock> mlp_layout(const MlpParams& p) {
     return layout;
 }
 
+// The network's inputs are x [n, n_in]; reducing an extra dimension is the last layer's business.
+LaplaceOptions checked_options(LaplaceOptions o) {
+    AD_CHECK(o.feature_reduction == FeatureReduction::none,
+             "mlp_laplace: expected feature_reduction none, got " << to_string(o.feature_reduction)
+                                                                  << "; it applies to the last-layer Laplace only");
+    return o;
+}
+
 Tensor symmetrize(const Tensor& A) { return ad::mul(ad::add(A, ad::transpose(A)), 0.5); }
 
 }  // namespace
 
 MlpLaplace::MlpLaplace(const MlpParams& params, LaplaceOptions options)
-    : Laplace(mlp_layout(params), mlp_theta(params), params.weight.back().dim(0), std::move(options)),
+    : Laplace(mlp_layout(params), mlp_theta(params), params.weight.back().dim(0), checked_options(std::move(options))),
       params_(params) {}
 
 MlpLaplace::MlpLaplace(const nn::MLP& mlp, LaplaceOptions options) : MlpLaplace(mlp_params(mlp), std::move(options)) {}
@@ -131,6 +139,22 @@ Tensor MlpLaplace::predict_probs(const Tensor& x, LinkApprox link, long n_sample
              "mlp_laplace: predict_probs: expected a classification Laplace, got regression; use glm_predictive");
     GlmPredictive g = glm_predictive(x);
     return link == LinkApprox::mc ? mc_probs(g.f_mu, g.f_var, n_samples, seed) : link_probs(link, g.f_mu, g.f_var);
+}
+
+// One forward pass per sample: f_s = f(x; theta_s) with theta_s a row of sample(S, seed).
+NnPredictive MlpLaplace::nn_predictive(const Tensor& x, long n_samples, uint64_t seed) const {
+    require_fit("nn_predictive");
+    AD_CHECK(n_samples > 0, "mlp_laplace: nn_predictive: expected n_samples > 0, got " << n_samples);
+    ad::NoGrad ng;
+    Tensor f = f_mu(x);  // checks x
+    const long n = f.dim(0), C = n_outputs(), P = n_params();
+    Tensor theta = sample(n_samples, seed);
+    NnMoments acc(likelihood(), f);
+    for (long s = 0; s < n_samples; ++s) {
+        MlpParams p = mlp_params_from_theta(params_, ad::reshape(ad::slice(theta, 0, s, s + 1), {P}));
+        acc.add(ad::reshape(mlp_forward(p, x), {1, n, C}));
+    }
+    return acc.result();
 }
 
 nn::Checkpoint MlpLaplace::to_checkpoint() const {

@@ -24,7 +24,7 @@ namespace uq {
 class MlpLaplace : public Laplace {
   public:
     /// theta_MAP = the MLP's current parameters (copied); layout "layers.<l>.weight" [out, in],
-    /// "layers.<l>.bias" [out], in model order.
+    /// "layers.<l>.bias" [out], in model order. options.feature_reduction must be none.
     MlpLaplace(const nn::MLP& mlp, LaplaceOptions options);
     /// From explicit parameters (theta_MAP = mlp_theta(params)).
     MlpLaplace(const MlpParams& params, LaplaceOptions options);
@@ -41,6 +41,9 @@ class MlpLaplace : public Laplace {
     GlmPredictive glm_predictive(const ad::Tensor& x, OutputCovariance cov = OutputCovariance::full) const;
     /// Class probabilities [n, C] (classification) by a link approximation.
     ad::Tensor predict_probs(const ad::Tensor& x, LinkApprox link, long n_samples = 20000, uint64_t seed = 0) const;
+    /// The nn predictive: the network run with each of sample(n_samples, seed), f_s = f(x; theta_s)
+    /// (not linearised); n_samples >= 2 for regression.
+    NnPredictive nn_predictive(const ad::Tensor& x, long n_samples, uint64_t seed) const;
 
     /// The parameters at theta_MAP.
     const MlpParams& params() const { return params_; }

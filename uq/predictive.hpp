@@ -16,6 +16,9 @@
 namespace uq {
 
 enum class LinkApprox { probit, bridge, bridge_norm, mc };
+/// laplace-torch's pred_type: glm = the linearised predictive above (a link for classification);
+/// nn = run the network with weights sampled from the posterior (uq::NnPredictive).
+enum class PredType { glm, nn };
 
 /// p [n, C] from f_mu [n, C] and f_var [n, C, C] by probit, bridge or bridge_norm.
 ad::Tensor link_probs(LinkApprox link, const ad::Tensor& f_mu, const ad::Tensor& f_var);

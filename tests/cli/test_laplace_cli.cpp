@@ -310,3 +310,56 @@ TEST_CASE("atomgrad laplace: NaN hyperparameters and a checkpoint without Linear
                                   Contains("layers.0.weight"));
     CHECK_FALSE(fs::exists(dir.file("wrapped.ckpt")));
 }
+
+TEST_CASE("atomgrad laplace: pred_type = \"nn\" agrees with glm within the sampling error; eval keeps it",
+          "[cli][laplace][sample]") {
+    // For the last layer the nn predictive samples the exact distribution of the glm one, so with
+    // S draws: |mean - glm_mean| <= 5 sqrt(var / S) and |f_var - glm_var| <= 5 var sqrt(2 / (S - 1)),
+    // plus 1e-9 for the CSV's 10 significant digits.
+    const auto& c = rt::load_case("regression_sine_lllaplace");
+    const long S = 20000;
+    TempDir dir;
+    nn::Json j = run_json(dir, case_options("regression_sine_lllaplace", "y",
+                                            "sigma_noise = 0.3\nprior_precision = 1.0\npred_type = \"nn\"\n"
+                                            "n_samples = 20000\n"));
+    CHECK(j.at("pred_type").as_string() == "nn");
+    cli::Table pred = cli::read_csv(dir.file("pred.csv"));
+    ad::Tensor mean = pred.select({"y"}), f_var = pred.select({"y_f_var"}), y_var = pred.select({"y_var"});
+    ad::Tensor ref_mean = ref_tensor(c, {"results", "FullLLLaplace", "predictive", "glm_mean"});
+    ad::Tensor ref_var = ref_tensor(c, {"results", "FullLLLaplace", "predictive", "glm_var_diagonal_output"});
+    REQUIRE(mean.numel() == ref_mean.numel());
+    for (long i = 0; i < mean.numel(); ++i) {
+        INFO("row " << i);
+        CHECK(std::fabs(mean[i] - ref_mean[i]) <= 5 * std::sqrt(ref_var[i] / S) + 1e-9);
+        CHECK(std::fabs(f_var[i] - ref_var[i]) <= 5 * ref_var[i] * std::sqrt(2.0 / (S - 1)) + 1e-9);
+        CHECK(std::fabs(y_var[i] - f_var[i] - 0.09) <= 1e-9);  // + sigma^2
+    }
+    // the wrapped model stores the predictive; eval (seed 0) reproduces the predictions
+    nn::Checkpoint w = nn::load_checkpoint(dir.file("wrapped.ckpt"));
+    CHECK(w.meta("laplace.pred_type") == "nn");
+    CHECK(w.meta("laplace.n_samples") == "20000");
+    RunResult r = run_cli("eval wrapped.ckpt " + case_dir("regression_sine_lllaplace") + "/test.csv -o eval.csv", dir.str());
+    REQUIRE(r.status == 0);
+    CHECK(read_text(dir.file("eval.csv")) == read_text(dir.file("pred.csv")));
+
+    // classification: the sampled softmax mean against laplace-torch's mc link (20000 draws of the
+    // same Gaussian f): 5 standard errors of a difference, 5 sqrt(2 / 4 / 20000) = 0.025
+    const auto& b = rt::load_case("classification_blobs2d_lllaplace");
+    TempDir dir2;
+    run_json(dir2, case_options("classification_blobs2d_lllaplace", "label", "pred_type = \"nn\"\nn_samples = 20000\n"));
+    ad::Tensor probs = cli::read_csv(dir2.file("pred.csv")).select({"prob_0", "prob_1", "prob_2"});
+    ad::Tensor ref_mc = ref_tensor(b, {"results", "FullLLLaplace", "predictive", "mc", "probs"});
+    REQUIRE(probs.shape() == ref_mc.shape());
+    double worst = 0;
+    for (long i = 0; i < probs.numel(); ++i) worst = std::max(worst, std::fabs(probs[i] - ref_mc[i]));
+    CHECK(worst <= 0.025);
+
+    // a sample variance needs two samples; unknown pred_type names the choices
+    TempDir dir3;
+    RunResult bad = run_laplace(dir3, case_options("regression_sine_lllaplace", "y", "pred_type = \"nn\"\nn_samples = 1\n"));
+    CHECK(bad.status == 1);
+    CHECK_THAT(bad.output, Contains("n_samples' expected >= 2"));
+    bad = run_laplace(dir3, case_options("regression_sine_lllaplace", "y", "pred_type = \"mc\"\n"));
+    CHECK(bad.status == 1);
+    CHECK_THAT(bad.output, Contains("glm, nn"));
+}

@@ -296,3 +296,184 @@ TEST_CASE("laplace: the structured glm variance equals J Sigma J^T with the dens
                 CHECK_THAT(fast, testing::AllClose(oracle, 1e-11, 1e-12));
             }
 }
+
+namespace {
+
+// Largest |estimate - truth| / standard error over the sample mean and sample covariance of
+// theta [S, P] against N(mu, Sigma) (Sigma [P, P]): SE(mean_p) = sqrt(Sigma_pp / S),
+// SE(cov_pq) = sqrt((Sigma_pp Sigma_qq + Sigma_pq^2) / (S - 1)) (Gaussian fourth moments).
+double worst_z(const Tensor& theta, const Tensor& mu, const Tensor& Sigma) {
+    const long S = theta.dim(0), P = theta.dim(1);
+    Tensor m = ad::mean(theta, {0});
+    Tensor d = ad::sub(theta, ad::reshape(m, {1, P}));
+    Tensor cov = ad::mul(ad::matmul_tn(d, d), 1.0 / double(S - 1));
+    double worst = 0;
+    for (long p = 0; p < P; ++p) {
+        worst = std::max(worst, std::fabs(m[p] - mu[p]) / std::sqrt(Sigma[p * P + p] / S));
+        for (long q = 0; q < P; ++q) {
+            const double se = std::sqrt((Sigma[p * P + p] * Sigma[q * P + q] + Sigma[p * P + q] * Sigma[p * P + q]) / (S - 1));
+            worst = std::max(worst, std::fabs(cov[p * P + q] - Sigma[p * P + q]) / se);
+        }
+    }
+    return worst;
+}
+
+// f_s = phi W_s^T + b_s for every row theta_s = [W_s.flatten(), b_s] of theta [S, P]: [S, n, C].
+Tensor linear_model_outputs(const Tensor& theta, const Tensor& phi, long C) {
+    const long S = theta.dim(0), n = phi.dim(0), D = phi.dim(1);
+    Tensor f = Tensor::zeros({S, n, C});
+    for (long s = 0; s < S; ++s)
+        for (long i = 0; i < n; ++i)
+            for (long c = 0; c < C; ++c) {
+                double v = theta[s * theta.dim(1) + C * D + c];
+                for (long d = 0; d < D; ++d) v += phi[i * D + d] * theta[s * theta.dim(1) + c * D + d];
+                f.data()[(s * n + i) * C + c] = v;
+            }
+    return f;
+}
+
+}  // namespace
+
+TEST_CASE("laplace: samples have the posterior mean and covariance (Full, Kron, Diag)", "[uq][laplace][sample]") {
+    // 20000 draws of 8 parameters: every sample mean and covariance entry within 5 standard errors
+    // (72 entries per case: a chance failure has probability ~4e-5; the seed is fixed anyway).
+    const long S = 20000;
+    for (auto lik : {uq::Likelihood::regression, uq::Likelihood::classification})
+        for (auto s : kStructures) {
+            INFO("likelihood " << uq::to_string(lik) << ", structure " << uq::to_string(s));
+            Problem p = make_problem(lik, 15, 3, 2, 13);
+            LastLayerLaplace la = make_laplace(p, lik, s, lik == uq::Likelihood::regression ? 0.5 : 1.0);
+            la.fit(p.phi, p.y);
+            la.set_prior_precision(ad::tensor({0.8, 3.0}));  // per tensor: W and b differ
+            Tensor theta = la.sample(S, 1);
+            REQUIRE(theta.shape() == ad::Shape({S, la.n_params()}));
+            CHECK_THAT(la.sample(S, 1), AllClose(theta, 0.0, 0.0));  // same seed, same bits
+            CHECK(la.sample(2, 2)[0] != theta[0]);
+            Tensor Sigma = s == HessianStructure::diag ? ad::diag(la.posterior_covariance()) : la.posterior_covariance();
+            CHECK(worst_z(theta, la.mean(), Sigma) < 5.0);
+        }
+    Problem p = make_problem(uq::Likelihood::regression, 10, 3, 2, 1);
+    LastLayerLaplace la = make_laplace(p, uq::Likelihood::regression, HessianStructure::full);
+    REQUIRE_THROWS_WITH(la.sample(10, 0), Catch::Contains("before fit()"));
+    la.fit(p.phi, p.y);
+    REQUIRE_THROWS_WITH(la.sample(0, 0), Catch::Contains("expected n_samples > 0, got 0"));
+}
+
+TEST_CASE("last-layer laplace: the nn predictive is the linear model with sampled weights; it converges to glm",
+          "[uq][laplace][sample]") {
+    const long S = 20000;
+    for (auto lik : {uq::Likelihood::regression, uq::Likelihood::classification})
+        for (auto s : kStructures) {
+            INFO("likelihood " << uq::to_string(lik) << ", structure " << uq::to_string(s));
+            Problem p = make_problem(lik, 20, 3, 2, 17);
+            LastLayerLaplace la = make_laplace(p, lik, s, lik == uq::Likelihood::regression ? 0.5 : 1.0);
+            la.fit(p.phi, p.y);
+            la.set_prior_precision(ad::tensor({0.8}));
+            Tensor phi = ad::Rng(5).normal({6, 3});
+            uq::NnPredictive nn = la.nn_predictive(phi, S, 3);
+            // exactly the sampled linear model (same draws as sample(S, 3)); 1e-12: summation order
+            Tensor fs = linear_model_outputs(la.sample(S, 3), phi, 2);
+            uq::GlmPredictive glm = la.glm_predictive(phi, uq::OutputCovariance::diagonal);
+            if (lik == uq::Likelihood::regression) {
+                Tensor m = ad::mean(fs, {0});
+                Tensor v = ad::mul(ad::sum(ad::square(ad::sub(fs, m)), {0}), 1.0 / (S - 1));
+                CHECK_THAT(nn.mean, AllClose(m, 1e-12, 1e-12));
+                CHECK_THAT(nn.variance, AllClose(v, 1e-10, 1e-14));
+                // f_s ~ N(f_mu, f_var) exactly: SE(mean) = sqrt(v / S), SE(var) = v sqrt(2 / (S - 1))
+                for (long i = 0; i < 12; ++i) {
+                    const double var = glm.f_var[i];
+                    CHECK(std::fabs(nn.mean[i] - glm.f_mu[i]) <= 5 * std::sqrt(var / S));
+                    CHECK(std::fabs(nn.variance[i] - var) <= 5 * var * std::sqrt(2.0 / (S - 1)));
+                }
+            } else {
+                CHECK_THAT(nn.mean, AllClose(ad::mean(ad::softmax(fs, 2), {0}), 1e-12, 1e-12));
+                CHECK_FALSE(nn.variance.defined());
+                // both estimate E softmax(f), f ~ N(f_mu, f_var): 5 standard errors of a difference
+                // (std of a softmax entry <= 1/2: 5 sqrt(2 / 4 / 20000) = 0.025)
+                Tensor mc = uq::mc_probs(glm.f_mu, la.glm_predictive(phi).f_var, S, 9);
+                CHECK_THAT(nn.mean, AllClose(mc, 0.0, 0.025));
+            }
+        }
+    Problem p = make_problem(uq::Likelihood::regression, 10, 3, 2, 1);
+    LastLayerLaplace la = make_laplace(p, uq::Likelihood::regression, HessianStructure::full);
+    la.fit(p.phi, p.y);
+    REQUIRE_THROWS_WITH(la.nn_predictive(p.phi, 1, 0), Catch::Contains("at least 2 samples"));
+    REQUIRE_THROWS_WITH(la.nn_predictive(ad::slice(p.phi, 1, 0, 2), 10, 0), Catch::Contains("expected features phi [n, 3]"));
+}
+
+TEST_CASE("last-layer laplace: feature_reduction pick_first / pick_last / average of phi [n, T, D]",
+          "[uq][laplace][feature_reduction]") {
+    using uq::FeatureReduction;
+    // phi [2, 3, 2] = 1..12: token t of point i is [6 i + 2 t + 1, 6 i + 2 t + 2]
+    Tensor phi3 = ad::tensor({2, 3, 2}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12});
+    const std::pair<FeatureReduction, Tensor> hand[] = {
+        {FeatureReduction::pick_first, ad::tensor({2, 2}, {1, 2, 7, 8})},
+        {FeatureReduction::pick_last, ad::tensor({2, 2}, {5, 6, 11, 12})},
+        {FeatureReduction::average, ad::tensor({2, 2}, {3, 4, 9, 10})},
+    };
+    Tensor W = ad::tensor({2, 2}, {1, 0, 0, 1}), b = ad::tensor({2}, {0.5, -0.5});
+    for (const auto& [r, phi2] : hand) {
+        INFO("feature_reduction " << uq::to_string(r));
+        uq::LaplaceOptions o;
+        o.feature_reduction = r;
+        // f = I phi + b shows the reduced features; [n, D] passes through unchanged
+        CHECK_THAT(LastLayerLaplace(W, b, o).f_mu(phi3), AllClose(ad::add(phi2, ad::tensor({1, 2}, {0.5, -0.5})), 0, 0));
+        CHECK_THAT(LastLayerLaplace(W, b, o).f_mu(phi2), AllClose(ad::add(phi2, ad::tensor({1, 2}, {0.5, -0.5})), 0, 0));
+        CHECK(uq::parse_feature_reduction(uq::to_string(r)) == r);
+    }
+    // Fit and every predictive on [n, T, D] equal the plain posterior on the hand-reduced [n, D].
+    ad::Rng rng(23);
+    const long n = 14, T = 4, D = 3;
+    Tensor big = rng.normal({n, T, D});
+    for (auto lik : {uq::Likelihood::regression, uq::Likelihood::classification})
+        for (auto s : kStructures)
+            for (const auto& [r, unused] : hand) {
+                (void)unused;
+                INFO("likelihood " << uq::to_string(lik) << ", structure " << uq::to_string(s) << ", "
+                                   << uq::to_string(r));
+                Tensor red = Tensor::zeros({n, D});
+                for (long i = 0; i < n; ++i)
+                    for (long d = 0; d < D; ++d) {
+                        double v = 0;
+                        if (r == FeatureReduction::pick_first) v = big[(i * T + 0) * D + d];
+                        if (r == FeatureReduction::pick_last) v = big[(i * T + T - 1) * D + d];
+                        if (r == FeatureReduction::average)
+                            for (long t = 0; t < T; ++t) v += big[(i * T + t) * D + d] / T;
+                        red.data()[i * D + d] = v;
+                    }
+                Problem p = make_problem(lik, n, D, 2, 29);
+                uq::LaplaceOptions o;
+                o.likelihood = lik;
+                o.structure = s;
+                LastLayerLaplace plain(p.W, p.b, o);
+                o.feature_reduction = r;
+                LastLayerLaplace reduced(p.W, p.b, o);
+                plain.fit(red, p.y);
+                reduced.fit(big, p.y);
+                // 1e-12: the average is summed in another order than by hand
+                CHECK_THAT(reduced.H(), AllClose(plain.H(), 1e-12, 1e-12));
+                CHECK(reduced.log_marginal_likelihood() == Approx(plain.log_marginal_likelihood()).epsilon(1e-12));
+                Tensor test3 = ad::slice(big, 0, 0, 5), test2 = ad::slice(red, 0, 0, 5);
+                CHECK_THAT(reduced.glm_predictive(test3).f_var, AllClose(plain.glm_predictive(test2).f_var, 1e-12, 1e-12));
+                CHECK_THAT(reduced.jacobian(test3), AllClose(plain.jacobian(test2), 1e-12, 1e-12));
+                CHECK_THAT(reduced.nn_predictive(test3, 50, 4).mean, AllClose(plain.nn_predictive(test2, 50, 4).mean, 1e-12, 1e-12));
+                if (lik == uq::Likelihood::classification)
+                    CHECK_THAT(reduced.predict_probs(test3, uq::LinkApprox::probit),
+                               AllClose(plain.predict_probs(test2, uq::LinkApprox::probit), 1e-12, 1e-12));
+                // the reduction is part of the saved posterior
+                LastLayerLaplace back = LastLayerLaplace::from_checkpoint(reduced.to_checkpoint());
+                CHECK(back.feature_reduction() == r);
+                CHECK_THAT(back.f_mu(test3), AllClose(reduced.f_mu(test3), 0, 0));
+            }
+    // errors: an extra dimension without a reduction; a wrong feature size
+    uq::LaplaceOptions none;
+    REQUIRE_THROWS_WITH(LastLayerLaplace(W, b, none).f_mu(phi3),
+                        Catch::Contains("expected features phi [n, 2], got [2, 3, 2]; set LaplaceOptions::feature_reduction"));
+    uq::LaplaceOptions avg;
+    avg.feature_reduction = FeatureReduction::average;
+    REQUIRE_THROWS_WITH(LastLayerLaplace(W, b, avg).f_mu(Tensor::zeros({2, 3, 4})),
+                        Catch::Contains("expected features phi [n, T, 2] with T > 0, got [2, 3, 4]"));
+    REQUIRE_THROWS_WITH(LastLayerLaplace(W, b, avg).f_mu(Tensor::zeros({2, 4})),
+                        Catch::Contains("expected features phi [n, 2] or [n, T, 2], got [2, 4]"));
+    REQUIRE_THROWS_WITH(uq::parse_feature_reduction("mean"), Catch::Contains("got 'mean'"));
+}

@@ -298,3 +298,69 @@ TEST_CASE("mlp laplace: errors name the problem", "[uq][mlp_laplace]") {
     REQUIRE_THROWS_WITH(kr.set_prior_precision(Tensor::ones({kr.n_params()})), Catch::Contains("scalar or per-layer"));
     REQUIRE_THROWS_WITH(kr.set_prior_precision(Tensor::ones({3})), Catch::Contains("[4] (per tensor)"));
 }
+
+TEST_CASE("mlp laplace: nn predictive of a tiny posterior is f_MAP plus the linearised spread", "[uq][mlp_laplace][sample]") {
+    // Huge prior precision tau: Sigma ~ I / tau, theta_s = theta_MAP + O(tau^-1/2), so
+    // f(theta_s) = f_MAP + J z_s + O(1/tau). Then mean -> f_MAP within 5 sqrt(f_var / S) (the
+    // O(1/tau) curvature bias is ~100x smaller at tau >= 1e6), variance -> J Sigma J^T (glm)
+    // within 5 sqrt(2 / (S - 1)) relative, and the variance scales as 1/tau.
+    ad::Rng rng(31);
+    nn::MLP mlp(2, {6}, 2, nn::Activation::tanh, rng);
+    Tensor x = rng.normal({5, 2}), y = rng.normal({5, 2});
+    const long S = 2000;
+    const double se_var = 5 * std::sqrt(2.0 / (S - 1));
+    for (auto s : kStructures) {
+        INFO("structure " << uq::to_string(s));
+        MlpLaplace la = make(mlp, uq::Likelihood::regression, s, 0.5);
+        la.fit(x, y);
+        Tensor f = la.f_mu(x);
+        std::vector<Tensor> vars;
+        for (double tau : {1e6, 1e8}) {
+            INFO("tau " << tau);
+            la.set_prior_precision(ad::tensor({tau}));
+            uq::NnPredictive nn = la.nn_predictive(x, S, 1);
+            Tensor glm = la.glm_predictive(x, uq::OutputCovariance::diagonal).f_var;
+            for (long i = 0; i < 10; ++i) {
+                CHECK(std::fabs(nn.mean[i] - f[i]) <= 5 * std::sqrt(glm[i] / S));
+                CHECK(std::fabs(nn.variance[i] / glm[i] - 1) <= se_var);
+            }
+            vars.push_back(nn.variance);
+        }
+        // 100x the precision, 1/100 the variance (same draws: the ratio is tighter than the bound)
+        for (long i = 0; i < 10; ++i) CHECK(std::fabs(vars[0][i] / vars[1][i] / 100 - 1) <= 2 * se_var);
+    }
+    // classification: the sampled softmax mean tends to softmax(f_MAP); the spread of f is
+    // ~ |J| 1e-4 at tau = 1e8, so 1e-3 bounds it with room
+    Tensor labels = labels_of(5, 2);
+    MlpLaplace cl = make(mlp, uq::Likelihood::classification, HessianStructure::full);
+    cl.fit(x, labels);
+    cl.set_prior_precision(ad::tensor({1e8}));
+    uq::NnPredictive p = cl.nn_predictive(x, 200, 2);
+    CHECK_THAT(p.mean, AllClose(ad::softmax(cl.f_mu(x), 1), 0, 1e-3));
+    CHECK_FALSE(p.variance.defined());
+    // errors
+    uq::LaplaceOptions o;
+    o.feature_reduction = uq::FeatureReduction::average;
+    REQUIRE_THROWS_WITH(MlpLaplace(mlp, o), Catch::Contains("applies to the last-layer Laplace only"));
+    REQUIRE_THROWS_WITH(cl.nn_predictive(x, 0, 0), Catch::Contains("n_samples > 0"));
+}
+
+TEST_CASE("mlp laplace: for a single Linear the nn predictive equals the last-layer one", "[uq][mlp_laplace][sample]") {
+    // Same layout (weight, bias), same posterior, same draws: the sampled outputs agree.
+    ad::Rng rng(37);
+    nn::MLP mlp(3, {}, 2, nn::Activation::tanh, rng);
+    Tensor x = rng.normal({8, 3}), y = rng.normal({8, 2});
+    for (auto s : kStructures) {
+        INFO("structure " << uq::to_string(s));
+        MlpLaplace all = make(mlp, uq::Likelihood::regression, s);
+        uq::LaplaceOptions o;
+        o.structure = s;
+        uq::LastLayerLaplace last = uq::LastLayerLaplace::from_mlp(mlp, o);
+        all.fit(x, y);
+        last.fit(x, y);
+        uq::NnPredictive a = all.nn_predictive(x, 300, 5), b = last.nn_predictive(x, 300, 5);
+        // 1e-10: the posteriors agree to rounding, then the same eps through them
+        CHECK_THAT(a.mean, AllClose(b.mean, 1e-10, 1e-12));
+        CHECK_THAT(a.variance, AllClose(b.variance, 1e-10, 1e-12));
+    }
+}
