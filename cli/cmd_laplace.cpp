@@ -172,10 +172,6 @@ int cmd_laplace(const Args& args) {
     // ---- the posterior object (checks the hyperparameters against its layout), then the fit
     const std::string method = o.get_string(L + "optimize_prior_precision", "none");
     o.require_one_of(L + "optimize_prior_precision", method, {"none", "marglik", "gridsearch"});
-    AD_CHECK(!(all_weights && method == "gridsearch"),
-             o.where(L + "optimize_prior_precision") << ": 'laplace.optimize_prior_precision' = \"gridsearch\" is "
-                                                        "implemented for subset_of_weights = \"last_layer\" only; "
-                                                        "use \"marglik\" with \"all\"");
     auto in_options = [&](auto make) {
         try {
             return make();
@@ -218,7 +214,10 @@ int cmd_laplace(const Args& args) {
         uq::GridsearchOptions go;
         go.link = link == uq::LinkApprox::mc ? uq::LinkApprox::probit : link;
         ad::NoGrad ng;
-        last->optimize_prior_precision_gridsearch(model.features(val.x), val.y, go);
+        if (all_weights)
+            every->optimize_prior_precision_gridsearch(val.x, val.y, go);
+        else
+            last->optimize_prior_precision_gridsearch(model.features(val.x), val.y, go);
     }
 
     // ---- outputs: the wrapped model, then test predictions

@@ -2,6 +2,8 @@
 // (formulas in last_layer_laplace.hpp and docs/uq.md).
 #include "uq/last_layer_laplace.hpp"
 
+#include <functional>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -391,10 +393,10 @@ Tensor LastLayerLaplace::predict_probs(const Tensor& phi, LinkApprox link, long 
 
 // Validation NLL at each grid point (each scored on its own; laplace-torch keeps a running mean
 // over the grid instead, see docs/uq.md); the first minimum wins.
-GridsearchResult LastLayerLaplace::optimize_prior_precision_gridsearch(const Tensor& phi_val, const Tensor& y_val,
-                                                                       const GridsearchOptions& options) {
-    require_fit("optimize_prior_precision_gridsearch");
-    AD_CHECK(options.link != LinkApprox::mc, "last_layer_laplace: gridsearch: expected a deterministic link "
+GridsearchResult gridsearch_prior_precision(Laplace& la, const std::function<GlmPredictive()>& predict,
+                                            const Tensor& y_val, const GridsearchOptions& options) {
+    AD_CHECK(la.fitted(), "laplace: gridsearch: expected a fitted Laplace; call fit first");
+    AD_CHECK(options.link != LinkApprox::mc, "laplace: gridsearch: expected a deterministic link "
                                              "(probit, bridge, bridge_norm), got mc");
     GridsearchResult r;
     r.grid = options.grid;
@@ -404,29 +406,34 @@ GridsearchResult LastLayerLaplace::optimize_prior_precision_gridsearch(const Ten
         const double step = 8.0 / (k - 1);
         for (long i = 0; i < k; ++i) r.grid.push_back(std::pow(10.0, i < k / 2 ? -4.0 + step * i : 4.0 - step * (k - 1 - i)));
     }
-    const long n = phi_val.dim(0);
+    const bool cls = la.likelihood() == Likelihood::classification;
+    const long n = y_val.dim(0);
     std::vector<long> labels;
-    if (likelihood() == Likelihood::classification) {
-        AD_CHECK(y_val.shape() == ad::Shape({n}), "last_layer_laplace: gridsearch: expected labels [" << n << "], got "
-                                                                                                  << y_val.shape());
+    if (cls) {
+        AD_CHECK(y_val.shape() == ad::Shape({n}), "laplace: gridsearch: expected labels [" << n << "], got "
+                                                                                            << y_val.shape());
         for (long i = 0; i < n; ++i) labels.push_back(static_cast<long>(y_val[i]));
     }
     double best = HUGE_VAL;
     r.prior_precision = r.grid.front();
     for (double tau : r.grid) {
-        set_prior_precision(ad::tensor({tau}));
-        GlmPredictive g = glm_predictive(phi_val);
-        const double nll = likelihood() == Likelihood::classification
-                               ? nll_classification(link_probs(options.link, g.f_mu, g.f_var), labels)
-                               : nll_regression(g.f_mu, g.f_var, y_val, sigma_noise());
+        la.set_prior_precision(ad::tensor({tau}));
+        GlmPredictive g = predict();
+        const double nll = cls ? nll_classification(link_probs(options.link, g.f_mu, g.f_var), labels)
+                               : nll_regression(g.f_mu, g.f_var, y_val, la.sigma_noise());
         r.nll.push_back(nll);
         if (nll < best) {
             best = nll;
             r.prior_precision = tau;
         }
     }
-    set_prior_precision(ad::tensor({r.prior_precision}));
+    la.set_prior_precision(ad::tensor({r.prior_precision}));
     return r;
+}
+
+GridsearchResult LastLayerLaplace::optimize_prior_precision_gridsearch(const Tensor& phi_val, const Tensor& y_val,
+                                                                       const GridsearchOptions& options) {
+    return gridsearch_prior_precision(*this, [&] { return glm_predictive(phi_val); }, y_val, options);
 }
 
 nn::Checkpoint LastLayerLaplace::to_checkpoint() const {

@@ -13,6 +13,7 @@
 // of one fit, S samples.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -66,6 +67,13 @@ struct GridsearchResult {
     double prior_precision;       ///< the grid value with the lowest validation NLL (first one on ties)
     std::vector<double> grid, nll;
 };
+
+/// Grid search of a scalar prior precision for any Laplace: each grid value is scored by the
+/// validation NLL of the glm predictive `predict()` evaluated at it (Gaussian with sigma^2 for
+/// regression, link probabilities for classification; each point on its own, unlike
+/// laplace-torch's running mean). Sets and returns the best value (the first one on ties).
+GridsearchResult gridsearch_prior_precision(Laplace& la, const std::function<GlmPredictive()>& predict,
+                                            const ad::Tensor& y_val, const GridsearchOptions& options);
 
 class LastLayerLaplace : public Laplace {
   public:

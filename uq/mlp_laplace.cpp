@@ -134,6 +134,11 @@ GlmPredictive MlpLaplace::glm_predictive(const Tensor& x, OutputCovariance cov) 
     return glm_from_jacobian(*this, s.f, mlp_jacobian(s, params_.has_bias()), cov);
 }
 
+GridsearchResult MlpLaplace::optimize_prior_precision_gridsearch(const Tensor& x_val, const Tensor& y_val,
+                                                                 const GridsearchOptions& options) {
+    return gridsearch_prior_precision(*this, [&] { return glm_predictive(x_val); }, y_val, options);
+}
+
 Tensor MlpLaplace::predict_probs(const Tensor& x, LinkApprox link, long n_samples, uint64_t seed) const {
     AD_CHECK(likelihood() == Likelihood::classification,
              "mlp_laplace: predict_probs: expected a classification Laplace, got regression; use glm_predictive");

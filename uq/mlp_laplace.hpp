@@ -45,6 +45,10 @@ class MlpLaplace : public Laplace {
     /// (not linearised); n_samples >= 2 for regression.
     NnPredictive nn_predictive(const ad::Tensor& x, long n_samples, uint64_t seed) const;
 
+    /// Scalar prior precision minimising the validation NLL of the glm predictive at inputs x_val
+    /// (see gridsearch_prior_precision); sets and returns it.
+    GridsearchResult optimize_prior_precision_gridsearch(const ad::Tensor& x_val, const ad::Tensor& targets_val,
+                                                         const GridsearchOptions& options = {});
     /// The parameters at theta_MAP.
     const MlpParams& params() const { return params_; }
 

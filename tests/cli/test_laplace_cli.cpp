@@ -240,13 +240,23 @@ TEST_CASE("atomgrad laplace: all weights, layerwise marglik prior and errors", "
         CHECK(j.at("prior_precision").size() == 4);
         CHECK(j.at("log_marginal_likelihood").as_number() > at_one.at("log_marginal_likelihood").as_number());
     }
+    {
+        // gridsearch on a validation file: one tau from the default grid 10^[-4, 4]
+        TempDir tmp;
+        nn::Json j = run_json(tmp, "validation_set = \"" + dir + "/train.csv\"\n" +
+                                       options("sigma_noise = 0.7\noptimize_prior_precision = \"gridsearch\"\n"));
+        REQUIRE(j.at("prior_precision").size() == 1);
+        const double tau = j.at("prior_precision").at(0).as_number();
+        CHECK(tau >= 1e-4);
+        CHECK(tau <= 1e4);
+    }
     struct Bad {
         std::string laplace, expect;
     };
     std::string diag49 = "1.0";
     for (int k = 1; k < 49; ++k) diag49 += ", 1.0";
     for (const Bad& b : std::vector<Bad>{
-             {"optimize_prior_precision = \"gridsearch\"\n", "gridsearch\" is implemented for subset_of_weights = \"last_layer\" only"},
+             {"optimize_prior_precision = \"gridsearch\"\n", "needs validation_set"},
              {"prior_precision = [1.0, 2.0, 3.0]\n", "got [3]"},
              {"hessian_structure = \"kron\"\nprior_precision = [" + diag49 + "]\n", "Kron"},
              {"subset_of_weights = \"subnetwork\"\n", "subset_of_weights"},

@@ -364,3 +364,23 @@ TEST_CASE("mlp laplace: for a single Linear the nn predictive equals the last-la
         CHECK_THAT(a.variance, AllClose(b.variance, 1e-10, 1e-12));
     }
 }
+
+TEST_CASE("mlp laplace: gridsearch of a one-layer MLP equals the last-layer gridsearch", "[uq][mlp_laplace]") {
+    // With no hidden layer every weight is a last-layer weight: both objects see the same posterior.
+    ad::Rng rng(31);
+    nn::MLP mlp(3, {}, 2, nn::Activation::tanh, rng);
+    ad::Tensor x = rng.normal({20, 3}), y = rng.normal({20, 2});
+    ad::Tensor xv = rng.normal({9, 3}), yv = rng.normal({9, 2});
+    uq::LaplaceOptions o;
+    o.structure = uq::HessianStructure::full;
+    o.sigma_noise = 0.5;
+    uq::MlpLaplace all(mlp, o);
+    all.fit(x, y);
+    uq::LastLayerLaplace last = uq::LastLayerLaplace::from_mlp(mlp, o);
+    last.fit(mlp, x, y);
+    uq::GridsearchResult a = all.optimize_prior_precision_gridsearch(xv, yv);
+    uq::GridsearchResult b = last.optimize_prior_precision_gridsearch(xv, yv);
+    CHECK(a.prior_precision == b.prior_precision);
+    REQUIRE(a.nll.size() == b.nll.size());
+    for (size_t k = 0; k < a.nll.size(); ++k) CHECK(std::fabs(a.nll[k] - b.nll[k]) <= 1e-10 * std::fabs(b.nll[k]));
+}
