@@ -77,6 +77,17 @@ $(LIB): $(LIB_OBJ)
 $(CLI): $(B)/cli/main.o $(LIB)
 	$(CXX) $(WARN) $(CXXFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
+# Catch2 precompiled for the tests (same flags as the test objects, so GCC accepts it).
+PCH := $(B)/tests/catch_pch.hpp.gch
+$(PCH): tests/catch_pch.hpp
+	@mkdir -p $(@D)
+	@cp $< $(B)/tests/catch_pch.hpp
+	$(CXX) $(CPPFLAGS) $(WARN) $(CXXFLAGS) -x c++-header $< -o $@
+# (not main.cpp: it configures Catch2's runner before including the header)
+PCH_USERS := $(filter-out $(B)/tests/main.o,$(TEST_OBJ))
+$(PCH_USERS): FILE_FLAGS := -include $(B)/tests/catch_pch.hpp
+$(PCH_USERS): $(PCH)
+
 $(TEST_BIN): $(TEST_OBJ) $(LIB)
 	$(CXX) $(WARN) $(CXXFLAGS) $(LDFLAGS) $(TEST_OBJ) $(LIB) -o $@ $(LDLIBS)
 
