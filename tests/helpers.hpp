@@ -2,7 +2,11 @@
 #pragma once
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
+#include <atomic>
 #include <cmath>
+#include <filesystem>
 #include <sstream>
 #include <string>
 
@@ -11,6 +15,26 @@
 #include "autodiff/random.hpp"
 
 namespace testing {
+
+/// A fresh directory under /tmp, removed with its contents at scope exit.
+struct TempDir {
+    std::filesystem::path path;
+    TempDir() {
+        static std::atomic<int> counter{0};
+        path = std::filesystem::temp_directory_path() /
+               ("atomgrad_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+        std::filesystem::remove_all(path);
+        std::filesystem::create_directories(path);
+    }
+    ~TempDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path, ec);
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    std::string file(const std::string& name) const { return (path / name).string(); }
+    std::string str() const { return path.string(); }
+};
 
 /// |actual - expected| <= atol + rtol |expected| elementwise, shapes equal.
 class AllCloseMatcher : public Catch::MatcherBase<ad::Tensor> {

@@ -254,12 +254,7 @@ GlmPredictive LastLayerLaplace::glm_predictive(const Tensor& phi_in, OutputCovar
         return out;
     }
     out.f_var = structured_variance(phi);
-    if (cov == OutputCovariance::diagonal) {
-        Tensor d = Tensor::empty({n, C});
-        for (long i = 0; i < n; ++i)
-            for (long c = 0; c < C; ++c) d.data()[i * C + c] = out.f_var[(i * C + c) * C + c];
-        out.f_var = d;
-    }
+    if (cov == OutputCovariance::diagonal) out.f_var = output_diagonal(out.f_var);
     return out;
 }
 

@@ -119,12 +119,7 @@ GlmPredictive glm_from_jacobian(const Laplace& la, const Tensor& f_mu, const Ten
         return out;
     }
     out.f_var = la.functional_variance(J);
-    if (cov == OutputCovariance::diagonal) {
-        Tensor d = Tensor::empty({n, C});
-        for (long i = 0; i < n; ++i)
-            for (long c = 0; c < C; ++c) d.data()[i * C + c] = out.f_var[(i * C + c) * C + c];
-        out.f_var = d;
-    }
+    if (cov == OutputCovariance::diagonal) out.f_var = output_diagonal(out.f_var);
     return out;
 }
 

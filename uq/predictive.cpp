@@ -8,6 +8,16 @@
 
 namespace uq {
 
+ad::Tensor output_diagonal(const ad::Tensor& f_var) {
+    AD_CHECK(f_var.ndim() == 3 && f_var.dim(1) == f_var.dim(2),
+             "output_diagonal: expected f_var [n, C, C], got " << f_var.shape());
+    const long n = f_var.dim(0), C = f_var.dim(1);
+    ad::Tensor d = ad::Tensor::empty({n, C});
+    for (long i = 0; i < n; ++i)
+        for (long c = 0; c < C; ++c) d.data()[i * C + c] = f_var[(i * C + c) * C + c];
+    return d;
+}
+
 using ad::Tensor;
 using ad::operator<<;
 

@@ -20,6 +20,9 @@ enum class LinkApprox { probit, bridge, bridge_norm, mc };
 /// nn = run the network with weights sampled from the posterior (uq::NnPredictive).
 enum class PredType { glm, nn };
 
+/// The per-output variances of f_var [n, C, C]: [n, C].
+ad::Tensor output_diagonal(const ad::Tensor& f_var);
+
 /// p [n, C] from f_mu [n, C] and f_var [n, C, C] by probit, bridge or bridge_norm.
 ad::Tensor link_probs(LinkApprox link, const ad::Tensor& f_mu, const ad::Tensor& f_var);
 /// Monte Carlo: n_samples independent draws per point from a generator seeded with `seed`.

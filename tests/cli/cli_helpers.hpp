@@ -21,25 +21,7 @@ namespace cli_testing {
 
 namespace fs = std::filesystem;
 
-/// A fresh directory under /tmp, removed with its contents at scope exit.
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        static std::atomic<int> counter{0};
-        path = fs::temp_directory_path() / ("atomgrad_cli_" + std::to_string(::getpid()) + "_" +
-                                            std::to_string(counter++));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    std::string file(const std::string& name) const { return (path / name).string(); }
-    std::string str() const { return path.string(); }
-};
+using TempDir = testing::TempDir;
 
 inline void write_text(const std::string& path, const std::string& text) {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);

@@ -11,30 +11,14 @@
 #include <string>
 
 #include "autodiff/random.hpp"
+#include "tests/helpers.hpp"
 #include "descriptors/system.hpp"
 
 namespace desc_testing {
 
 namespace fs = std::filesystem;
 
-/// A fresh directory under /tmp, removed with its contents at scope exit.
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        static std::atomic<int> counter{0};
-        path = fs::temp_directory_path() /
-               ("atomgrad_desc_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using TempDir = testing::TempDir;
 
 inline void write_text(const std::string& path, const std::string& text) {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
