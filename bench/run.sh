@@ -30,3 +30,10 @@ done
 for t in 1 2; do
   OPENBLAS_NUM_THREADS=$t "$B/bench/bench_laplace" "$SHARED" "$t"
 done
+
+# SOAP (specs/soap.md defaults): values and values + force VJP on the 1000 ethanol training frames
+# and on the first 100 periodic Cu frames, beside librascal (../shared/peers/soap_peer.md) and the
+# PyTorch peer (../shared/peers/torch_results.md). Two threads split the frames over std::threads.
+for t in 1 2; do
+  OPENBLAS_NUM_THREADS=1 "$B/bench/bench_soap" "$SHARED" "$t"
+done

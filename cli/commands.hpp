@@ -12,6 +12,7 @@ using Args = std::vector<std::string>;
 int cmd_train(const Args& args);
 int cmd_eval(const Args& args);
 int cmd_laplace(const Args& args);
+int cmd_soap(const Args& args);
 
 /// Thrown for wrong command-line usage (exit code 2).
 struct UsageError {

@@ -25,6 +25,11 @@ const char* kUsage =
     "                       predictive variances, NLL, calibration)\n"
     "  laplace OPTIONS.toml [--json]\n"
     "                       fit a Laplace approximation to a trained model; write the wrapped model\n"
+    "  soap FILE.xyz [--cutoff R] [--width W] [--max-angular L] [--max-radial N] [--species 1,6,8]\n"
+    "       [--gradients] [--strain] [--name NAME] [-o DIR]\n"
+    "                       SOAP power spectrum (with --gradients/--strain its derivatives) as text\n"
+    "                       in the layout of specs/soap_vectors: DIR/NAME.features.txt, ...; several\n"
+    "                       frames: DIR/NAME.<frame>.features.txt, ... (frames counted from 0)\n"
     "\n"
     "See README.md for the options file.\n";
 
@@ -56,6 +61,7 @@ int main(int argc, char** argv) {
         if (command == "train") return cli::cmd_train(args);
         if (command == "eval") return cli::cmd_eval(args);
         if (command == "laplace") return cli::cmd_laplace(args);
+        if (command == "soap") return cli::cmd_soap(args);
         std::fprintf(stderr, "atomgrad: error: unknown command '%s'\n%s", command.c_str(), kUsage);
         return 2;
     } catch (const cli::UsageError& e) {
