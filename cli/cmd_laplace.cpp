@@ -25,17 +25,8 @@ namespace cli {
 namespace {
 
 const std::map<std::string, Kind>& laplace_schema() {
-    static const std::map<std::string, Kind> s = {
+    static const std::map<std::string, Kind> s = merge_schemas(data_set_keys(), {
         {"model", Kind::string},
-        {"training_set", Kind::table},
-        {"training_set.read_from", Kind::string},
-        {"training_set.target", Kind::string_or_list},
-        {"training_set.features", Kind::string_or_list},
-        {"training_set.task", Kind::string},
-        {"validation_set", Kind::fraction_or_file},
-        {"validation_set.read_from", Kind::string},
-        {"test_set", Kind::fraction_or_file},
-        {"test_set.read_from", Kind::string},
         {"laplace", Kind::table},
         {"laplace.subset_of_weights", Kind::string},
         {"laplace.hessian_structure", Kind::string},
@@ -54,7 +45,7 @@ const std::map<std::string, Kind>& laplace_schema() {
         {"laplace.batch_size", Kind::integer},
         {"laplace.output", Kind::string},
         {"laplace.predictions", Kind::string},
-    };
+    });
     return s;
 }
 

@@ -9,6 +9,26 @@
 
 namespace cli {
 
+const std::map<std::string, Kind>& data_set_keys() {
+    static const std::map<std::string, Kind> s = {
+        {"training_set", Kind::table},
+        {"training_set.read_from", Kind::string},
+        {"training_set.target", Kind::string_or_list},
+        {"training_set.features", Kind::string_or_list},
+        {"training_set.task", Kind::string},
+        {"validation_set", Kind::fraction_or_file},
+        {"validation_set.read_from", Kind::string},
+        {"test_set", Kind::fraction_or_file},
+        {"test_set.read_from", Kind::string},
+    };
+    return s;
+}
+
+std::map<std::string, Kind> merge_schemas(std::map<std::string, Kind> a, const std::map<std::string, Kind>& b) {
+    a.insert(b.begin(), b.end());
+    return a;
+}
+
 Options::~Options() = default;
 Options::Options(Options&&) noexcept = default;
 Options& Options::operator=(Options&&) noexcept = default;

@@ -21,6 +21,13 @@ namespace cli {
 enum class Kind { table, integer, floating, boolean, string, integer_list, string_or_list, fraction_or_file, any_table,
                   float_or_list };
 
+/// The keys every data-driven command shares: [training_set] read_from, target, features, task,
+/// and validation_set / test_set (a fraction, a file name, or a table with read_from).
+const std::map<std::string, Kind>& data_set_keys();
+
+/// `a` with the entries of `b` added.
+std::map<std::string, Kind> merge_schemas(std::map<std::string, Kind> a, const std::map<std::string, Kind>& b);
+
 class Options {
   public:
     /// Parses `path`; TOML syntax errors name file, line and column.

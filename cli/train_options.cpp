@@ -13,7 +13,7 @@ namespace cli {
 namespace {
 
 const std::map<std::string, Kind>& schema() {
-    static const std::map<std::string, Kind> s = {
+    static const std::map<std::string, Kind> s = merge_schemas(data_set_keys(), {
         {"seed", Kind::integer},
         {"base_precision", Kind::integer},
         {"architecture", Kind::table},
@@ -57,16 +57,7 @@ const std::map<std::string, Kind>& schema() {
         {"architecture.training.marglik.fix_sigma_noise", Kind::boolean},
         {"architecture.training.marglik.kron_sigma_gradient", Kind::string},
         {"architecture.training.marglik.link_approx", Kind::string},
-        {"training_set", Kind::table},
-        {"training_set.read_from", Kind::string},
-        {"training_set.target", Kind::string_or_list},
-        {"training_set.features", Kind::string_or_list},
-        {"training_set.task", Kind::string},
-        {"validation_set", Kind::fraction_or_file},
-        {"validation_set.read_from", Kind::string},
-        {"test_set", Kind::fraction_or_file},
-        {"test_set.read_from", Kind::string},
-    };
+    });
     return s;
 }
 
