@@ -125,8 +125,17 @@ std::unordered_map<TensorImpl*, Tensor> run_backward(const std::vector<Tensor>& 
         auto it = grads.find(impl);
         if (it == grads.end() || !it->second.defined())
             grads[impl] = g;
-        else
+        else if (!grad_enabled() && it->second.shape() == g.shape() && it->second.impl_ptr().use_count() == 1 &&
+                 it->second.impl().buffer.use_count() == 1 && it->second.is_leaf()) {
+            // Without create_graph nothing records and no one else holds the running sum (neither
+            // its handle nor its storage): add in place instead of allocating a new [shape] buffer.
+            double* __restrict acc = it->second.data();
+            const double* __restrict pg = g.data();
+            const long n = g.numel();
+            for (long i = 0; i < n; ++i) acc[i] += pg[i];
+        } else {
             it->second = add(it->second, g);
+        }
     };
     for (size_t k = 0; k < outputs.size(); ++k) {
         const Tensor& o = outputs[k];

@@ -56,6 +56,13 @@ Tensor tanh_backward(const Tensor& g, const Tensor& y);     ///< g (1 - y^2), y 
 Tensor sigmoid_backward(const Tensor& g, const Tensor& y);  ///< g y (1 - y), y = sigmoid(x)
 Tensor relu_backward(const Tensor& g, const Tensor& x);     ///< g [x > 0]
 
+// ----------------------------------------------------------------------------- normalisation
+// Fused LayerNorm over the last axis (autodiff/ops_norm.cpp): x [..., n], w, b [n];
+// xh = (x - mean) / sqrt(var + eps) per row (biased var), P(v) = d(xh)/dx^T v.
+Tensor layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, double eps);  ///< xh w + b
+Tensor layer_norm_backward(const Tensor& g, const Tensor& x, const Tensor& w, double eps);  ///< P(g w) [..., n]
+Tensor layer_norm_wgrad(const Tensor& g, const Tensor& x, double eps);  ///< sum over rows of g xh -> [n]
+
 // ----------------------------------------------------------------------------- reductions
 Tensor sum(const Tensor& x);                                                  ///< all elements -> []
 Tensor sum(const Tensor& x, const std::vector<long>& axes, bool keepdim = false);
@@ -91,6 +98,8 @@ Tensor stack(const std::vector<Tensor>& xs, long axis);
 Tensor index_select(const Tensor& x, long axis, const std::vector<long>& idx);
 /// y = x, then y[idx[i]] += src[i] along axis (segment sums when x is zeros).
 Tensor index_add(const Tensor& x, long axis, const std::vector<long>& idx, const Tensor& src);
+/// index_add(zeros(shape), axis, idx, src) without filling and copying a full-size buffer.
+Tensor index_add_to_zeros(const Shape& shape, long axis, const std::vector<long>& idx, const Tensor& src);
 /// y[i][j] = x[idx[i][j]][j] (axis 0), as torch.gather; idx has x's rank.
 Tensor gather(const Tensor& x, long axis, const Index& idx);
 /// y = x, then y[idx[i][j]][j] += src[i][j] (axis 0), as torch.scatter_add.

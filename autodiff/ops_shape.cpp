@@ -168,7 +168,46 @@ Tensor index_select(const Tensor& x, long axis, const std::vector<long>& idx) {
             std::copy(px + (o * p.n + idx[k]) * p.inner, px + (o * p.n + idx[k] + 1) * p.inner,
                       py + (o * m + k) * p.inner);
     return record("index_select", y, {x}, [ax, idx](const Tensor& g, const Ctx& c) {
-        return Grads{index_add(Tensor::zeros(c.in[0].shape()), ax, idx, g)};
+        return Grads{index_add_to_zeros(c.in[0].shape(), ax, idx, g)};
+    });
+}
+
+// y = zeros(shape);  y[o, idx[k], i] += src[o, k, i];  gsrc = index_select(g, axis, idx).
+// index_add(zeros, ...) without the zero fill and copy of a full-size buffer: rows that idx
+// selects once are written once, the others zeroed (the backward of index_select).
+Tensor index_add_to_zeros(const Shape& shape, long axis, const std::vector<long>& idx, const Tensor& src) {
+    int ax = normalize_axis(axis, static_cast<long>(shape.size()), "index_add");
+    Split p = split_at(shape, ax);
+    Shape expect = shape;
+    expect[ax] = static_cast<long>(idx.size());
+    AD_CHECK(src.shape() == expect, "index_add: expected src of shape " << expect << ", got " << src.shape());
+    for (size_t k = 0; k < idx.size(); ++k)
+        AD_CHECK(idx[k] >= 0 && idx[k] < p.n, "index_add: expected indices in [0, " << p.n << "), got " << idx[k]
+                                                                                    << " at position " << k);
+    Tensor y = Tensor::empty(shape);
+    const double* ps = src.data();
+    double* py = y.data();
+    const long m = static_cast<long>(idx.size());
+    std::vector<char> seen(static_cast<size_t>(p.n), 0);
+    for (long k = 0; k < m; ++k) seen[static_cast<size_t>(idx[k])] = 1;
+    for (long o = 0; o < p.outer; ++o) {
+        for (long r = 0; r < p.n; ++r)
+            if (!seen[static_cast<size_t>(r)]) std::fill_n(py + (o * p.n + r) * p.inner, p.inner, 0.0);
+        for (long k = 0; k < m; ++k) {  // seen: 1 = first visit copies, 2 = later visits add
+            double* dst = py + (o * p.n + idx[k]) * p.inner;
+            const double* sp = ps + (o * m + k) * p.inner;
+            char& first = seen[static_cast<size_t>(idx[k])];
+            if (first == 1) {
+                std::copy_n(sp, p.inner, dst);
+                first = 2;
+            } else {
+                for (long i = 0; i < p.inner; ++i) dst[i] += sp[i];
+            }
+        }
+        for (long k = 0; k < m; ++k) seen[static_cast<size_t>(idx[k])] = 1;
+    }
+    return record("index_add", y, {src}, [ax, idx](const Tensor& g, const Ctx&) {
+        return Grads{index_select(g, ax, idx)};
     });
 }
 

@@ -37,3 +37,7 @@ done
 for t in 1 2; do
   OPENBLAS_NUM_THREADS=1 "$B/bench/bench_soap" "$SHARED" "$t"
 done
+
+# SOAP-BPNN training step (default hypers, ethanol, batch 8 over 64 frames, one thread): forward,
+# energy + forces, and the energy + force training step, with the projected 1000-frame epoch.
+OPENBLAS_NUM_THREADS=1 "$B/bench/bench_bpnn_step" "$SHARED"

@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "autodiff/ops.hpp"
+#include "cli/cmd_eval_xyz.hpp"
 #include "cli/commands.hpp"
 #include "cli/csv.hpp"
 #include "cli/files.hpp"
@@ -27,6 +28,7 @@
 namespace cli {
 
 int cmd_eval(const Args& args) {
+    if (is_structure_file_args(args)) return cmd_eval_xyz(args);  // atomgrad eval MODEL.ckpt STRUCTURES.xyz
     const std::string usage = "usage: atomgrad eval MODEL.ckpt DATA.csv [-o predictions.csv] [--json] [--plot DIR]";
     ParsedArgs p = parse_args(args, {"-o", "--plot"}, {"--json"}, usage);
     if (p.positional.size() != 2) throw UsageError{"expected a model and a data file\n" + usage};

@@ -1,7 +1,9 @@
 // atomgrad train OPTIONS.toml [-o model.ckpt] [--init WEIGHTS.ckpt] [--restart CKPT] [--run-dir DIR]
 #include <cstdio>
 
+#include "cli/bpnn_options.hpp"
 #include "cli/commands.hpp"
+#include "cli/train_bpnn.hpp"
 #include "cli/train_tabular.hpp"
 
 namespace cli {
@@ -13,8 +15,16 @@ int cmd_train(const Args& args) {
     ParsedArgs p = parse_args(args, {"-o", "--init", "--restart", "--run-dir"}, {}, usage);
     if (p.positional.size() != 1) throw UsageError{"expected one options file\n" + usage};
     if (p.has("--init") && p.has("--restart")) throw UsageError{"--init and --restart exclude each other\n" + usage};
-    TrainOptions options = read_train_options(p.positional[0]);
     TrainRun run;
+    if (Options::from_file(p.positional[0]).get_string("architecture.name", "") == "soap_bpnn") {
+        run.output_path = p.get("-o", "model.ckpt");
+        run.init_path = p.get("--init");
+        run.restart_path = p.get("--restart");
+        run.run_dir = p.get("--run-dir");
+        train_bpnn(read_bpnn_options(p.positional[0]), run);
+        return 0;
+    }
+    TrainOptions options = read_train_options(p.positional[0]);
     run.output_path = p.get("-o", "model.ckpt");
     run.init_path = p.get("--init");
     run.restart_path = p.get("--restart");

@@ -18,12 +18,8 @@ LayerNorm::LayerNorm(long n, double eps, bool affine) : n_(n), eps_(eps) {
 
 ad::Tensor LayerNorm::forward(const ad::Tensor& x) const {
     AD_CHECK(x.ndim() >= 1 && x.dim(-1) == n_, "LayerNorm: expected x[..., " << n_ << "], got " << x.shape());
-    const long last = x.ndim() - 1;
-    ad::Tensor xc = x - ad::mean(x, {last}, true);                 // [..., n]
-    ad::Tensor var = ad::mean(ad::square(xc), {last}, true);       // [..., 1]
-    ad::Tensor y = xc / ad::sqrt(var + eps_);                      // eps > 0 keeps sqrt' finite
-    if (weight_.defined()) y = y * weight_ + bias_;
-    return y;
+    if (weight_.defined()) return ad::layer_norm(x, weight_, bias_, eps_);  // fused, one pass per row
+    return ad::layer_norm(x, ad::Tensor::ones({n_}), ad::Tensor::zeros({n_}), eps_);
 }
 
 }  // namespace nn

@@ -1,7 +1,8 @@
 // Layer normalisation over the last axis (Ba et al. 2016, eq. 4), as torch.nn.LayerNorm:
 //   mu[n] = mean_f x[n, f],  var[n] = mean_f (x[n, f] - mu[n])^2   (biased)
 //   y[n, f] = (x[n, f] - mu[n]) / sqrt(var[n] + eps) * w[f] + b[f]
-// Built from ops (mean, sub, square, sqrt, div), so it is differentiable twice (force training).
+// The fused op ad::layer_norm (autodiff/ops_norm.cpp): its backward is an op, so it is
+// differentiable twice (force training).
 #pragma once
 #include "nn/module.hpp"
 

@@ -153,6 +153,19 @@ TEST_CASE("index_select: values, gradients, second gradients, errors", "[autodif
     REQUIRE_THROWS_WITH(ad::index_select(x, 2, {0}), Catch::Contains("index_select: expected an axis in [-2, 2), got 2"));
 }
 
+TEST_CASE("index_add_to_zeros: equals its naive twin index_add(zeros, ...)", "[autodiff][shape][index_add]") {
+    ad::Rng rng(39);
+    Tensor src = leaf(rng.normal({2, 5, 3}));
+    const std::vector<long> idx{3, 0, 3, 1, 3};  // repeats, and rows 2, 4 never selected
+    Tensor fast = ad::index_add_to_zeros({2, 6, 3}, 1, idx, src);
+    CHECK_THAT(fast, AllClose(ad::index_add(Tensor::zeros({2, 6, 3}), 1, idx, src), 1e-15));
+    auto f = [idx](const ad::Inputs& in) { return ad::index_add_to_zeros({2, 6, 3}, 1, idx, in[0]); };
+    CHECK(ad::gradcheck(f, {src}));
+    CHECK(ad::gradgradcheck(f, {src}));
+    REQUIRE_THROWS_WITH(ad::index_add_to_zeros({2, 6, 3}, 1, {0, 6, 1, 1, 1}, src),
+                        Catch::Contains("index_add: expected indices in [0, 6), got 6 at position 1"));
+}
+
 TEST_CASE("index_add: values, gradients, second gradients, errors", "[autodiff][shape][index_add]") {
     // segment sums: y[0] = 1 + 3, y[1] = 0, y[2] = 2
     CHECK_THAT(ad::index_add(ad::Tensor::zeros({3}), 0, {0, 2, 0}, ad::tensor({1, 2, 3})), AllClose(ad::tensor({4, 0, 2})));
