@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_util.hpp"
 #include "autodiff/blas.hpp"
 #include "autodiff/error.hpp"
 #include "autodiff/ops.hpp"
@@ -95,18 +96,6 @@ Times run(uq::HessianStructure s, uq::Likelihood lik, double& sink) {
     sink += la.optimize_prior_precision_marglik(mo)[0];
     t.optimise = seconds_since(t0);
     return t;
-}
-
-nn::Json read_json(const std::string& path) {
-    std::ifstream f(path);
-    if (!f) return nn::Json();
-    std::stringstream ss;
-    ss << f.rdbuf();
-    try {
-        return nn::Json::parse(ss.str());
-    } catch (const ad::Error&) {
-        return nn::Json();
-    }
 }
 
 // The peer's 1-thread record for a row: float64 when present, else float32 (f32 = true).

@@ -14,6 +14,7 @@
 #include <sstream>
 #include <string>
 
+#include "bench/bench_util.hpp"
 #include "autodiff/blas.hpp"
 #include "autodiff/error.hpp"
 #include "autodiff/ops.hpp"
@@ -81,18 +82,6 @@ static double sine_run(const ad::Tensor& X, const ad::Tensor& Y, int steps) {
         times.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
     }
     return median(times);
-}
-
-static nn::Json read_json(const std::string& path) {
-    std::ifstream f(path);
-    if (!f) return nn::Json();
-    std::stringstream ss;
-    ss << f.rdbuf();
-    try {
-        return nn::Json::parse(ss.str());
-    } catch (const ad::Error&) {
-        return nn::Json();
-    }
 }
 
 // A worker's "tight" figure (0 when absent).
