@@ -23,6 +23,13 @@ namespace fs = std::filesystem;
 
 using TempDir = testing::TempDir;
 
+/// `s` with its first `from` replaced by `to` (REQUIREs that `from` is there).
+inline std::string replace(std::string s, const std::string& from, const std::string& to) {
+    size_t p = s.find(from);
+    REQUIRE(p != std::string::npos);
+    return s.replace(p, from.size(), to);
+}
+
 inline void write_text(const std::string& path, const std::string& text) {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     out << text;

@@ -11,13 +11,6 @@ using namespace cli_testing;
 
 namespace {
 
-// Replaces the first `from` in `s` by `to` (REQUIRE that it is there).
-std::string replace(std::string s, const std::string& from, const std::string& to) {
-    size_t p = s.find(from);
-    REQUIRE(p != std::string::npos);
-    return s.replace(p, from.size(), to);
-}
-
 // Runs `args` in `dir` and checks the failure: exit code 1, one line "atomgrad: error: ...", the
 // given pieces in it, and no file added to or changed in the directory.
 std::string expect_error(const TempDir& dir, const std::string& args, const std::vector<std::string>& pieces) {

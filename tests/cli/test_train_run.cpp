@@ -17,12 +17,6 @@ using namespace cli_testing;
 
 namespace {
 
-std::string replace(std::string s, const std::string& from, const std::string& to) {
-    size_t p = s.find(from);
-    REQUIRE(p != std::string::npos);
-    return s.replace(p, from.size(), to);
-}
-
 RunResult run_ok(const std::string& args, const TempDir& dir) {
     RunResult r = run_cli(args, dir.str());
     INFO("atomgrad " << args << "\n" << r.output);
