@@ -1,0 +1,264 @@
+// uq/llpr_model: the LLPR-wrapped SOAP-BPNN. sigma against closed-form Bayesian linear regression
+// on the model's own features, alpha by hand, ensemble means equal the model, member forces and
+// stress from the one batched Jacobian against the model's autodiff forces and finite
+// differences, the member spread against the closed form, checkpoint round trip, larger sigma on
+// displaced geometries, and the one-line errors. Tiny models (cutoff 4, l_max 2, n_max 2, one hidden
+// layer of 8) on the 20 ethanol test frames keep every case well under a second.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "autodiff/ops.hpp"
+#include "descriptors/extxyz.hpp"
+#include "nn/bpnn/trainer.hpp"
+#include "nn/tabular.hpp"
+#include "tests/cli/cli_helpers.hpp"
+#include "tests/helpers.hpp"
+#include "uq/calibration.hpp"
+#include "uq/llpr_model.hpp"
+
+using ad::Tensor;
+using Catch::Matchers::Contains;
+using testing::AllClose;
+
+namespace {
+
+nn::bpnn::BpnnHypers tiny_hypers() {
+    nn::bpnn::BpnnHypers h;
+    h.cutoff = 4.0;
+    h.max_angular = 2;
+    h.max_radial = 2;
+    h.num_hidden_layers = 1;
+    h.num_neurons_per_layer = 8;
+    return h;
+}
+
+std::vector<desc::System> frames(const std::string& file) { return desc::read_extxyz(cli_testing::repo_file(file)); }
+
+struct Setup {
+    std::shared_ptr<nn::bpnn::SoapBpnn> model;
+    nn::bpnn::CompositionModel composition;
+    nn::bpnn::EnergyScaler scaler;
+    std::vector<desc::System> train, val;
+};
+
+// A briefly trained tiny model (4 epochs) on 14 ethanol frames, 6 for validation.
+Setup trained_setup() {
+    static Setup s = [] {
+        Setup r;
+        std::vector<desc::System> all = frames("tests/data/ethanol-xtb-20.xyz");
+        r.train.assign(all.begin(), all.begin() + 14);
+        r.val.assign(all.begin() + 14, all.end());
+        nn::bpnn::TrainerSettings t;
+        t.hypers = tiny_hypers();
+        t.num_epochs = 4;
+        t.batch_size = 4;
+        t.learning_rate = 0.01;
+        t.seed = 1;
+        nn::bpnn::TrainedModel m = nn::bpnn::train_soap_bpnn(r.train, r.val, t);
+        r.model = m.model;
+        r.composition = m.composition;
+        r.scaler = m.scaler;
+        return r;
+    }();
+    return s;
+}
+
+uq::LlprModel wrap(const Setup& s, long members = 0, std::optional<double> regularizer = std::nullopt,
+                   uq::LlprCalibration method = uq::LlprCalibration::absolute_residuals) {
+    uq::LlprFitOptions o;
+    o.batch_size = 4;
+    o.num_ensemble_members = members;
+    o.regularizer = regularizer;
+    o.calibration = method;
+    o.seed = 5;
+    return uq::LlprModel::fit(s.model, s.composition, s.scaler, s.train, s.val, o);
+}
+
+double max_abs(const Tensor& t) {
+    double m = 0;
+    for (long i = 0; i < t.numel(); ++i) m = std::max(m, std::fabs(t[i]));
+    return m;
+}
+
+}  // namespace
+
+TEST_CASE("llpr_model: sigma equals closed-form Bayesian linear regression on the model's features", "[uq][llpr]") {
+    Setup s = trained_setup();
+    const double r = 1e-4;  // a given regulariser: the closed form below uses it as is
+    uq::LlprModel w = wrap(s, 0, r, uq::LlprCalibration::squared_residuals);
+    // Design matrix of the training split: rows phi_s / N_s (per-atom normalised, as the loss).
+    nn::bpnn::Batch tb = nn::bpnn::make_batch(s.train, 4.0);
+    Tensor phi = w.predict(tb, uq::EnsembleForces::no).last_layer_features;  // [14, P]
+    const long P = phi.dim(1);
+    Tensor Xd = phi.clone();
+    for (long i = 0; i < 14; ++i)
+        for (long c = 0; c < P; ++c) Xd.data()[i * P + c] /= 9.0;  // ethanol: 9 atoms
+    Tensor A = ad::matmul_tn(Xd, Xd);
+    for (long c = 0; c < P; ++c) A.data()[c * P + c] += r;
+    Tensor Ainv = ad::inverse(A);
+    // alpha by hand: squared residuals on the validation split, in eV.
+    uq::LlprPrediction pv = w.predict(s.val, uq::EnsembleForces::no);
+    Tensor quad_v = ad::sum(ad::mul(ad::matmul(pv.last_layer_features, Ainv), pv.last_layer_features), {1});
+    double msz = 0;
+    for (long i = 0; i < 6; ++i) {
+        const double e = pv.energies[i] - *s.val[static_cast<size_t>(i)].energy();
+        msz += e * e / quad_v[i];
+    }
+    const double alpha = std::sqrt(msz / 6.0);
+    CHECK(w.llpr().alpha() == Approx(alpha).epsilon(1e-9));
+    // per structure and per atom: sigma^2 = alpha^2 f (X^T X + r I)^-1 f^T
+    for (const Tensor& f : {pv.last_layer_features, pv.atom_last_layer_features}) {
+        Tensor var = ad::sum(ad::mul(ad::matmul(f, Ainv), f), {1}) * (alpha * alpha);
+        Tensor sig = f.dim(0) == 6 ? pv.energy_uncertainty : pv.atom_energy_uncertainty;
+        CHECK_THAT(ad::square(sig), AllClose(var, 1e-8, 0));
+    }
+    // calibrated on these residuals: the validation mean squared z is 1
+    CHECK(uq::mean_squared_z(pv.energies, ad::square(pv.energy_uncertainty),
+                             ad::tensor({6}, {*s.val[0].energy(), *s.val[1].energy(), *s.val[2].energy(),
+                                              *s.val[3].energy(), *s.val[4].energy(), *s.val[5].energy()})) ==
+          Approx(1.0).epsilon(1e-9));
+    // per-atom features sum to the structure's; the energy is phi w_e + baseline
+    Tensor sum_atoms = ad::index_add(Tensor::zeros({6, P}), 0, nn::bpnn::make_batch(s.val, 4.0).structure,
+                                     pv.atom_last_layer_features);
+    CHECK_THAT(sum_atoms, AllClose(pv.last_layer_features, 1e-12, 1e-12));
+    Tensor E = ad::add(ad::reshape(ad::matmul(pv.last_layer_features, ad::reshape(w.last_layer_weights(), {P, 1})), {6}),
+                       s.composition.baseline(nn::bpnn::make_batch(s.val, 4.0)));
+    CHECK_THAT(E, AllClose(pv.energies, 1e-12, 1e-9));
+}
+
+TEST_CASE("llpr_model: ensemble means equal the model; member forces by one Jacobian", "[uq][llpr]") {
+    Setup s = trained_setup();
+    uq::LlprModel w = wrap(s, 16);
+    REQUIRE(w.n_members() == 16);
+    std::vector<desc::System> test(s.val.begin(), s.val.begin() + 3);
+    nn::bpnn::Batch b = nn::bpnn::make_batch(test, 4.0);
+    uq::LlprPrediction p = w.predict(b);
+    const long n = b.n_atoms(), K = 16;
+    REQUIRE(p.energy_ensemble.shape() == ad::Shape{3, K});
+    REQUIRE(p.forces_ensemble.shape() == ad::Shape{n, 3, K});
+    // members re-centred on the model: the ensemble means are the prediction
+    CHECK_THAT(ad::mean(p.energy_ensemble, {1}), AllClose(p.energies, 1e-12, 1e-9));
+    CHECK_THAT(ad::mean(p.forces_ensemble, {2}), AllClose(p.forces, 1e-9, 1e-9));
+    // the model's own forces, from its autodiff graph, equal -G w_e
+    nn::bpnn::EnergyForcesStress ref = nn::bpnn::predict(s.model->energy_forces_stress(b, ad::CreateGraph::no), s.scaler,
+                                                         s.composition.baseline(b));
+    CHECK_THAT(p.forces, AllClose(ref.forces, 1e-9, 1e-10));
+    CHECK(max_abs(p.forces) > 1e-3);
+    // member k's forces are -dE_k/dR: central differences of its energy on one coordinate per atom
+    const double h = 1e-5;
+    for (long i : {0L, 4L, 13L}) {
+        for (long a : {0L, 2L}) {
+            Tensor Rp = b.positions.clone(), Rm = b.positions.clone();
+            Rp.data()[3 * i + a] += h;
+            Rm.data()[3 * i + a] -= h;
+            Tensor Ep = w.predict(b.with_positions(Rp), uq::EnsembleForces::no).energy_ensemble;
+            Tensor Em = w.predict(b.with_positions(Rm), uq::EnsembleForces::no).energy_ensemble;
+            const long s_i = b.structure[static_cast<size_t>(i)];
+            for (long k : {0L, 7L, 15L}) {
+                const double fd = -(Ep[s_i * K + k] - Em[s_i * K + k]) / (2 * h);
+                CHECK(p.forces_ensemble[(3 * i + a) * K + k] == Approx(fd).margin(1e-6).epsilon(1e-5));
+            }
+        }
+    }
+    // the spread of many members estimates the closed form alpha |G_ia L| (relative error ~ 1/sqrt(2(K-1)))
+    uq::LlprModel big = wrap(s, 4000);
+    uq::LlprPrediction pb = big.predict(b);
+    CHECK_THAT(pb.forces_llpr_uncertainty, AllClose(p.forces_llpr_uncertainty, 1e-12, 1e-15));
+    double worst = 0;
+    for (long r = 0; r < 3 * n; ++r)
+        worst = std::max(worst, std::fabs(pb.forces_uncertainty[r] / pb.forces_llpr_uncertainty[r] - 1));
+    CHECK(worst < 0.08);  // 4000 members: 1.1 % standard error per entry, 81 entries
+    Tensor e_sd = ad::sqrt(ad::sum(ad::square(ad::sub(pb.energy_ensemble, ad::reshape(pb.energies, {3, 1}))), {1}) / 3999.0);
+    CHECK_THAT(e_sd, AllClose(pb.energy_uncertainty, 0.08, 0));
+}
+
+TEST_CASE("llpr_model: ensemble stress of periodic frames equals the model's", "[uq][llpr]") {
+    std::vector<desc::System> cu = frames("tests/data/cu-emt-6.xyz");
+    std::vector<desc::System> train(cu.begin(), cu.begin() + 3), val(cu.begin() + 3, cu.end());
+    nn::bpnn::BpnnHypers h = tiny_hypers();
+    ad::Rng rng(2);
+    auto model = std::make_shared<nn::bpnn::SoapBpnn>(h, std::vector<int>{29}, rng);
+    std::vector<std::vector<int>> numbers;
+    std::vector<double> energies;
+    for (const auto& f : train) {
+        numbers.push_back(f.numbers);
+        energies.push_back(*f.energy());
+    }
+    auto comp = nn::bpnn::CompositionModel::fit(numbers, energies, {29});
+    uq::LlprFitOptions o;
+    o.num_ensemble_members = 4;
+    uq::LlprModel w = uq::LlprModel::fit(model, comp, nn::bpnn::EnergyScaler{0.7}, train, val, o);
+    std::vector<desc::System> two(cu.begin(), cu.begin() + 2);
+    nn::bpnn::Batch b = nn::bpnn::make_batch(two, 4.0);
+    uq::LlprPrediction p = w.predict(b);
+    nn::bpnn::EnergyForcesStress ref = nn::bpnn::predict(model->energy_forces_stress(b, ad::CreateGraph::no),
+                                                         nn::bpnn::EnergyScaler{0.7}, comp.baseline(b));
+    CHECK_THAT(p.stress, AllClose(ref.stress, 1e-9, 1e-12));
+    CHECK_THAT(p.forces, AllClose(ref.forces, 1e-9, 1e-12));
+    CHECK(max_abs(p.stress) > 1e-6);
+    CHECK_THAT(ad::mean(p.stress_ensemble, {3}), AllClose(p.stress, 1e-9, 1e-12));
+}
+
+TEST_CASE("llpr_model: checkpoint round trip; the wrapped file still holds the plain model", "[uq][llpr]") {
+    Setup s = trained_setup();
+    uq::LlprModel w = wrap(s, 6);
+    testing::TempDir dir;
+    w.save(dir.file("w.ckpt"));
+    nn::Checkpoint ck = nn::load_checkpoint(dir.file("w.ckpt"));
+    CHECK(uq::holds_llpr(ck));
+    uq::LlprModel back = uq::LlprModel::load(dir.file("w.ckpt"));
+    uq::LlprPrediction a = w.predict(s.val), b = back.predict(s.val);
+    CHECK_THAT(b.energies, AllClose(a.energies, 0, 0));
+    CHECK_THAT(b.energy_uncertainty, AllClose(a.energy_uncertainty, 0, 0));
+    CHECK_THAT(b.energy_ensemble, AllClose(a.energy_ensemble, 0, 0));
+    CHECK_THAT(b.forces_ensemble, AllClose(a.forces_ensemble, 0, 0));
+    CHECK(back.llpr().alpha() == w.llpr().alpha());
+    auto plain = nn::bpnn::SoapBpnn::from_checkpoint(uq::without_llpr(ck));
+    CHECK(plain->species() == s.model->species());
+    // a model without an ensemble round-trips too
+    uq::LlprModel none = wrap(s, 0);
+    none.save(dir.file("n.ckpt"));
+    CHECK(uq::LlprModel::load(dir.file("n.ckpt")).n_members() == 0);
+}
+
+TEST_CASE("llpr_model: displaced geometries get larger sigma than training-like ones", "[uq][llpr]") {
+    // No hotter trajectory is stored: the validation frames with every coordinate displaced by
+    // N(0, 0.15^2) A stand in for one (the 500 K frames move atoms by ~0.05-0.1 A about their means).
+    Setup s = trained_setup();
+    uq::LlprModel w = wrap(s);
+    std::vector<desc::System> hot = s.val;
+    ad::Rng rng(11);
+    for (auto& f : hot) f.positions = ad::add(f.positions, rng.normal(f.positions.shape(), 0.0, 0.15));
+    Tensor cold_sigma = w.predict(s.val, uq::EnsembleForces::no).energy_uncertainty;
+    Tensor hot_sigma = w.predict(hot, uq::EnsembleForces::no).energy_uncertainty;
+    CHECK(ad::mean(hot_sigma).item() > 2 * ad::mean(cold_sigma).item());
+}
+
+TEST_CASE("llpr_model: bad input is a one-line error", "[uq][llpr]") {
+    Setup s = trained_setup();
+    // a validation set of one frame
+    std::vector<desc::System> one(s.val.begin(), s.val.begin() + 1);
+    uq::LlprFitOptions o;
+    REQUIRE_THROWS_WITH(uq::LlprModel::fit(s.model, s.composition, s.scaler, s.train, one, o),
+                        Contains("validation set of at least 2 frames") && Contains("got 1"));
+    o.num_ensemble_members = 1;
+    REQUIRE_THROWS_WITH(uq::LlprModel::fit(s.model, s.composition, s.scaler, s.train, s.val, o),
+                        Contains("num_ensemble_members 0 (no ensemble) or >= 2, got 1"));
+    // all-zero last-layer features: a model whose hidden layer is zero (SiLU(0) = 0)
+    ad::Rng rng(1);
+    auto zero = std::make_shared<nn::bpnn::SoapBpnn>(tiny_hypers(), std::vector<int>{1, 6, 8}, rng);
+    for (auto& [name, t] : zero->named_parameters())
+        if (name.find(".layers.") != std::string::npos) std::fill(t.data(), t.data() + t.numel(), 0.0);
+    REQUIRE_THROWS_WITH(uq::LlprModel::fit(zero, s.composition, s.scaler, s.train, s.val, uq::LlprFitOptions{}),
+                        Contains("llpr: expected a non-zero covariance, got all zeros"));
+    // a tabular checkpoint has no last-layer features of an atomistic model
+    nn::Checkpoint tab;
+    tab.path = "mlp.ckpt";
+    tab.metadata["architecture"] = "mlp";
+    REQUIRE_THROWS_WITH(uq::load_model_with_last_layer_features(tab, nullptr, nullptr),
+                        Contains("mlp.ckpt: expected a model with last-layer features (architecture 'soap_bpnn'), got "
+                                 "architecture 'mlp'"));
+    REQUIRE_THROWS_WITH(uq::LlprModel::from_checkpoint(s.model->to_checkpoint()),
+                        Contains("expected an LLPR-wrapped model"));
+}

@@ -1,0 +1,129 @@
+// The LLPR-wrapped SOAP-BPNN (metatrain's `llpr` architecture around `soap_bpnn`): a trained
+// model with its composition baseline and energy scale, the LLPR posterior of its energy head
+// (uq/llpr) fitted on a training split and calibrated on a validation split, and optionally an
+// ensemble of last-layer weights drawn from that posterior. Math: docs/llpr.md.
+//
+// Notation: structures s, atoms i j, species Z (S of them), last-layer width d, features c of
+// phi (S d of them), members k (K of them), Cartesian a. The network gives E_s = phi_s w^T with
+// phi_s = sum_{i in s} phi_i [S d]; in eV, E_s = phi_s w_e^T + b_s with w_e = scale w and b_s
+// the composition baseline. Ensemble member k: E_sk = phi_s W_k^T + b_s, W [K, S d].
+// Member forces F_ik = -G_i W_k^T with G [n_atoms, 3, S d] = d phi_s / dR_i, the Jacobian of the
+// summed last-layer features; stress likewise from the strain rows of the SOAP Jacobian.
+#pragma once
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "descriptors/system.hpp"
+#include "nn/bpnn/bpnn.hpp"
+#include "nn/checkpoint.hpp"
+#include "uq/llpr.hpp"
+
+namespace uq {
+
+/// How the wrap is fitted (metatrain's llpr hypers; defaults as metatrain's).
+struct LlprFitOptions {
+    long batch_size = 8;                      ///< structures per forward pass
+    std::optional<double> regularizer;        ///< none: automatic (uq/llpr)
+    LlprCalibration calibration = LlprCalibration::absolute_residuals;
+    long num_ensemble_members = 0;            ///< energy ensemble size (0: none, else >= 2)
+    uint64_t seed = 0;                        ///< ensemble sampling
+    std::string energy_key = "energy";
+};
+
+/// What the fit measured (for the log).
+struct LlprFitInfo {
+    double covariance_seconds = 0;   ///< one forward pass over the training split + accumulation
+    double fit_seconds = 0;          ///< eigendecomposition
+    double calibration_seconds = 0;  ///< forward pass over the validation split + alpha
+    double ensemble_seconds = 0;
+    long n_train = 0, n_val = 0;
+};
+
+/// Whether ensemble forces (and stress) are computed by predict().
+enum class EnsembleForces { no, yes };
+
+/// Every output of the wrapped model for a batch (physical units: eV, eV/A, eV/A^3).
+/// Names as metatrain's: energy, energy_uncertainty, energy_ensemble, mtt::aux::energy_last_layer_features,
+/// features (docs/llpr.md, "Outputs").
+struct LlprPrediction {
+    ad::Tensor energies;                  ///< [n_structures] E_s (the model's prediction)
+    ad::Tensor forces;                    ///< [n_atoms, 3]
+    ad::Tensor stress;                    ///< [n_structures, 3, 3] (zeros for non-periodic)
+    ad::Tensor energy_uncertainty;        ///< [n_structures] sigma_s = alpha sqrt(phi_s (C + rI)^-1 phi_s^T)
+    ad::Tensor atom_energy_uncertainty;   ///< [n_atoms] sigma_i = alpha sqrt(phi_i (C + rI)^-1 phi_i^T)
+    ad::Tensor features;                  ///< [n_structures, d] sum of the per-atom last-layer inputs
+    ad::Tensor last_layer_features;       ///< [n_structures, S d] phi_s
+    ad::Tensor atom_last_layer_features;  ///< [n_atoms, S d] phi_i
+    // With an ensemble (K > 0):
+    ad::Tensor energy_ensemble;           ///< [n_structures, K]
+    // With an ensemble and EnsembleForces::yes:
+    ad::Tensor forces_ensemble;           ///< [n_atoms, 3, K]
+    ad::Tensor stress_ensemble;           ///< [n_structures, 3, 3, K]
+    ad::Tensor forces_uncertainty;        ///< [n_atoms, 3] standard deviation over the members (1/(K-1))
+    ad::Tensor forces_llpr_uncertainty;   ///< [n_atoms, 3] closed form alpha |G_ia L| (no sampling)
+};
+
+/// C = sum_s (phi_s / N_s)^T (phi_s / N_s) over `frames` (batches of batch_size, no graph).
+LlprCovariance soap_bpnn_llpr_covariance(const nn::bpnn::SoapBpnn& model, const std::vector<desc::System>& frames,
+                                         long batch_size);
+
+/// G [n_atoms + 3 n_structures, 3, S d]: rows 0..n_atoms-1 d phi_s / dR_i (s the structure of i),
+/// then per structure s three rows d phi_s / d strain_s (meaningful for periodic structures).
+/// Cost: S d vector-Jacobian products of SOAP per structure plus one batched backward of the
+/// per-atom network; it does not depend on the number of ensemble members.
+ad::Tensor soap_bpnn_last_layer_jacobian(const nn::bpnn::SoapBpnn& model, const nn::bpnn::Batch& batch);
+
+class LlprModel {
+  public:
+    /// ensemble_weights: [K, S d] in eV per feature unit (undefined: no ensemble).
+    LlprModel(std::shared_ptr<const nn::bpnn::SoapBpnn> model, nn::bpnn::CompositionModel composition,
+              nn::bpnn::EnergyScaler scaler, Llpr llpr, ad::Tensor ensemble_weights = {});
+
+    /// Covariance over `train`, posterior, alpha on `val` (>= 2 frames with energies), ensemble.
+    static LlprModel fit(std::shared_ptr<const nn::bpnn::SoapBpnn> model, nn::bpnn::CompositionModel composition,
+                         nn::bpnn::EnergyScaler scaler, const std::vector<desc::System>& train,
+                         const std::vector<desc::System>& val, const LlprFitOptions& options,
+                         LlprFitInfo* info = nullptr);
+
+    /// All outputs for a batch built with make_batch(frames, model().hypers().cutoff).
+    LlprPrediction predict(const nn::bpnn::Batch& batch, EnsembleForces ensemble_forces = EnsembleForces::yes) const;
+    LlprPrediction predict(const std::vector<desc::System>& frames,
+                           EnsembleForces ensemble_forces = EnsembleForces::yes) const;
+
+    const nn::bpnn::SoapBpnn& model() const { return *model_; }
+    const nn::bpnn::CompositionModel& composition() const { return composition_; }
+    const nn::bpnn::EnergyScaler& scaler() const { return scaler_; }
+    const Llpr& llpr() const { return llpr_; }
+    /// w_e = scale w [S d]: E_s = phi_s w_e^T + baseline_s in eV.
+    ad::Tensor last_layer_weights() const;
+    const ad::Tensor& ensemble_weights() const { return ensemble_; }  ///< [K, S d] or undefined
+    long n_members() const { return ensemble_.defined() ? ensemble_.dim(0) : 0; }
+
+    /// The model's checkpoint (architecture soap_bpnn, its tensors and metadata unchanged) plus the
+    /// posterior under "llpr.energy." (tensors and metadata) and "llpr.energy.ensemble_weights".
+    nn::Checkpoint to_checkpoint() const;
+    static LlprModel from_checkpoint(const nn::Checkpoint& ckpt);
+    void save(const std::string& path) const;
+    static LlprModel load(const std::string& path);
+
+  private:
+    std::shared_ptr<const nn::bpnn::SoapBpnn> model_;
+    nn::bpnn::CompositionModel composition_;
+    nn::bpnn::EnergyScaler scaler_;
+    Llpr llpr_;
+    ad::Tensor ensemble_;
+};
+
+/// True when a checkpoint holds an LLPR-wrapped model (metadata "llpr.energy.format").
+bool holds_llpr(const nn::Checkpoint& ckpt);
+/// The checkpoint without its "llpr." tensors and metadata: the plain soap_bpnn model.
+nn::Checkpoint without_llpr(const nn::Checkpoint& ckpt);
+/// The model of a checkpoint, with a one-line error when it has no last-layer features (a
+/// checkpoint that is not a soap_bpnn model, e.g. a tabular one).
+std::shared_ptr<nn::bpnn::SoapBpnn> load_model_with_last_layer_features(const nn::Checkpoint& ckpt,
+                                                                        std::map<int, double>* composition_weights,
+                                                                        double* energy_scale);
+
+}  // namespace uq
