@@ -3,7 +3,9 @@
 
 #include "cli/bpnn_options.hpp"
 #include "cli/commands.hpp"
+#include "cli/llpr_options.hpp"
 #include "cli/train_bpnn.hpp"
+#include "cli/train_llpr.hpp"
 #include "cli/train_tabular.hpp"
 
 namespace cli {
@@ -16,7 +18,16 @@ int cmd_train(const Args& args) {
     if (p.positional.size() != 1) throw UsageError{"expected one options file\n" + usage};
     if (p.has("--init") && p.has("--restart")) throw UsageError{"--init and --restart exclude each other\n" + usage};
     TrainRun run;
-    if (Options::from_file(p.positional[0]).get_string("architecture.name", "") == "soap_bpnn") {
+    const std::string architecture = Options::from_file(p.positional[0]).get_string("architecture.name", "");
+    if (architecture == "llpr") {
+        run.output_path = p.get("-o", "model.ckpt");
+        run.init_path = p.get("--init");
+        run.restart_path = p.get("--restart");
+        run.run_dir = p.get("--run-dir");
+        train_llpr(read_llpr_options(p.positional[0]), run);
+        return 0;
+    }
+    if (architecture == "soap_bpnn") {
         run.output_path = p.get("-o", "model.ckpt");
         run.init_path = p.get("--init");
         run.restart_path = p.get("--restart");

@@ -1,9 +1,11 @@
 // The LLPR-wrapped SOAP-BPNN (see llpr_model.hpp; math and costs in docs/llpr.md).
 #include "uq/llpr_model.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
+#include "autodiff/blas.hpp"
 #include "autodiff/error.hpp"
 #include "autodiff/graph.hpp"
 #include "autodiff/ops.hpp"
@@ -73,14 +75,6 @@ SpeciesNet species_net(const SoapBpnn& model, int Z) {
     return net;
 }
 
-/// r copies of x [n, m] stacked: [r n, m].
-Tensor repeat_rows(const Tensor& x, long r) {
-    const long n = x.dim(0), m = x.dim(1);
-    Tensor out = Tensor::empty({r * n, m});
-    for (long k = 0; k < r; ++k) std::copy(x.data(), x.data() + n * m, out.data() + k * n * m);
-    return out;
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------- covariance
@@ -98,81 +92,318 @@ LlprCovariance soap_bpnn_llpr_covariance(const SoapBpnn& model, const std::vecto
 }
 
 // ---------------------------------------------------------------------------- d phi / dR
-// G[j, a, (Z, f)] = sum_{i in s, Z_i = Z} sum_k dX[i, k]/dR[j, a] dh_f(X_i)/dX[i, k]    (s the structure of j)
-// The per-atom Jacobian dh/dX [d, D] of every atom comes from one batched backward of the network
-// (d copies of each atom's first pre-activation, seeded with the d unit vectors), then the first
-// Linear and the LayerNorm backward as ops. Each column (Z, f) of G is one SOAP vector-Jacobian
-// product of the rows of species Z: S d products per structure, whatever the number of members.
+// G[j, a, (Z, f)] = d phi_{s, (Z, f)} / dR[j, a] = sum_{i in s, Z_i = Z} (d h_f / d a1)_i W_1 LN'_i dX_i / dR[j, a]
+// (s the structure of j; a1 = W_1 u the first pre-activation, u = LayerNorm(X)). Per atom:
+//   M_i = d h / d a1 [d, d1]: the SiLU chain in closed form, M = diag(s_m) W_m diag(s_m-1) ... W_2 diag(s_1),
+//         s_l = SiLU'(a_l) (one hidden layer: M = diag(s_1), no product at all);
+//   LN'_i dx = w rs (dx - mean(dx) - xh mean(dx xh)), xh = (X_i - mu) rs, so with Bw = W_1 diag(w)
+//         W_1 LN'_i dx = rs (Bw dx - mean(dx) Bw 1 - mean(dx xh) Bw xh).
+// SOAP's Jacobian is applied per structure in the cheaper direction:
+//   forward: dX = J e_t for the 3 (n_s - 1) position directions (translation invariance gives the
+//            last atom's rows as minus the sum of the others') and 9 strain entries when periodic;
+//            then per atom one product [T, D] x [D, d1 + 2] and one [T, d1] x [d1, d];
+//   reverse: column (Z, f) is one vector-Jacobian product of the rows Jh_i[f] = (M_i W_1 LN'_i)[f] of
+//            the atoms of species Z, with a Jacobian of the pairs centred on species Z only: S d
+//            products per structure, each over 1/S of the pairs.
+// automatic takes forward when T < S_s d (small molecules), reverse otherwise. Neither depends on
+// the number of ensemble members.
 
-Tensor soap_bpnn_last_layer_jacobian(const SoapBpnn& model, const Batch& b) {
+namespace {
+
+double silu_grad(double x) {
+    const double sg = 1.0 / (1.0 + std::exp(-x));
+    return sg * (1.0 + x * (1.0 - sg));
+}
+
+// What the Jacobian needs of one species' network on its nk atoms.
+struct SpeciesJacobian {
+    long nk = 0, d1 = 0;
+    Tensor X;      ///< [nk, D] SOAP rows
+    Tensor M;      ///< [nk, d, d1] d h / d a1 per atom
+    Tensor Bw;     ///< [d1 + 1, D] W_1 diag(w) (W_1 without layernorm), then a row 1 / D
+    Tensor bw1;    ///< [d1] Bw 1
+    Tensor bwx;    ///< [nk, d1] Bw xh_i
+    std::vector<double> mu, rs;  ///< LayerNorm statistics per atom (rs = 1 without layernorm)
+    Tensor Jh;     ///< [nk d, D] row r d + f = d h_f / dX of atom r (reverse structures only)
+};
+
+SpeciesJacobian species_jacobian(const SpeciesNet& net, const Tensor& Xk, long d, bool need_jh) {
+    SpeciesJacobian sj;
+    sj.nk = Xk.dim(0);
+    const long nk = sj.nk, D = Xk.dim(1);
+    sj.X = Xk;
+    const Tensor W1 = net.layers[0]->weight().detach();
+    sj.d1 = W1.dim(0);
+    const long d1 = sj.d1;
+    // forward values a_l of every layer, then s_l = SiLU'(a_l)
+    std::vector<Tensor> s_l;
+    Tensor h = net.layernorm ? net.layernorm->forward(Xk) : Xk;
+    for (const nn::Linear* layer : net.layers) {
+        Tensor a = layer->forward(h);
+        h = ad::silu(a);
+        Tensor sg = Tensor::empty(a.shape());
+        for (long q = 0; q < a.numel(); ++q) sg.data()[q] = silu_grad(a[q]);
+        s_l.push_back(sg);
+    }
+    const long m = static_cast<long>(net.layers.size());
+    sj.M = Tensor::zeros({nk, d, d1});
+    for (long r = 0; r < nk; ++r) {
+        double* Mr = sj.M.data() + r * d * d1;
+        if (m == 1) {
+            for (long f = 0; f < d; ++f) Mr[f * d1 + f] = s_l[0][r * d + f];
+            continue;
+        }
+        // T = diag(s_m) W_m, then T <- (T diag(s_l)) W_l for l = m-1 .. 2, then M = T diag(s_1)
+        Tensor Wm = net.layers[static_cast<size_t>(m - 1)]->weight();
+        long cols = Wm.dim(1);
+        std::vector<double> T(static_cast<size_t>(d * cols));
+        for (long f = 0; f < d; ++f)
+            for (long c = 0; c < cols; ++c) T[static_cast<size_t>(f * cols + c)] = s_l[static_cast<size_t>(m - 1)][r * d + f] * Wm[f * cols + c];
+        for (long l = m - 2; l >= 1; --l) {
+            Tensor Wl = net.layers[static_cast<size_t>(l)]->weight();  // [cols, cols_next]
+            const long next = Wl.dim(1);
+            for (long f = 0; f < d; ++f)
+                for (long c = 0; c < cols; ++c) T[static_cast<size_t>(f * cols + c)] *= s_l[static_cast<size_t>(l)][r * cols + c];
+            std::vector<double> T2(static_cast<size_t>(d * next));
+            ad::blas::gemm(false, false, d, next, cols, 1.0, T.data(), cols, Wl.data(), next, 0.0, T2.data(), next);
+            T.swap(T2);
+            cols = next;
+        }
+        for (long f = 0; f < d; ++f)
+            for (long c = 0; c < d1; ++c) Mr[f * d1 + c] = T[static_cast<size_t>(f * d1 + c)] * s_l[0][r * d1 + c];
+    }
+    // LayerNorm statistics and the Bw products
+    sj.mu.assign(static_cast<size_t>(nk), 0.0);
+    sj.rs.assign(static_cast<size_t>(nk), 1.0);
+    sj.Bw = Tensor::zeros({d1 + 1, D});  // W_1 diag(w), then a row 1 / D
+    std::copy(W1.data(), W1.data() + d1 * D, sj.Bw.data());
+    std::fill(sj.Bw.data() + d1 * D, sj.Bw.data() + (d1 + 1) * D, 1.0 / static_cast<double>(D));
+    if (net.layernorm) {
+        const double* w = net.layernorm->weight().data();
+        for (long e = 0; e < d1; ++e)
+            for (long c = 0; c < D; ++c) sj.Bw.data()[e * D + c] *= w[c];
+        for (long r = 0; r < nk; ++r) {
+            const double* x = Xk.data() + r * D;
+            double mu = 0, var = 0;
+            for (long c = 0; c < D; ++c) mu += x[c];
+            mu /= static_cast<double>(D);
+            for (long c = 0; c < D; ++c) var += (x[c] - mu) * (x[c] - mu);
+            var /= static_cast<double>(D);
+            sj.mu[static_cast<size_t>(r)] = mu;
+            sj.rs[static_cast<size_t>(r)] = 1.0 / std::sqrt(var + net.layernorm->eps());
+        }
+        Tensor Bw = ad::slice(sj.Bw, 0, 0, d1);        // [d1, D]
+        sj.bw1 = Tensor::zeros({d1});                  // Bw 1
+        for (long e = 0; e < d1; ++e)
+            for (long c = 0; c < D; ++c) sj.bw1.data()[e] += Bw[e * D + c];
+        Tensor BwX = ad::matmul_nt(Xk, Bw);            // [nk, d1]
+        sj.bwx = Tensor::empty({nk, d1});
+        for (long r = 0; r < nk; ++r)
+            for (long e = 0; e < d1; ++e)
+                sj.bwx.data()[r * d1 + e] = sj.rs[static_cast<size_t>(r)] * (BwX[r * d1 + e] - sj.mu[static_cast<size_t>(r)] * sj.bw1[e]);
+    }
+    if (need_jh) {
+        Tensor gu = ad::matmul(ad::reshape(sj.M, {nk * d, d1}), W1);  // [nk d, D]
+        if (net.layernorm) {
+            Tensor Xrep = Tensor::empty({nk * d, D});  // each atom's row d times
+            for (long r = 0; r < nk; ++r)
+                for (long f = 0; f < d; ++f) std::copy(Xk.data() + r * D, Xk.data() + (r + 1) * D, Xrep.data() + (r * d + f) * D);
+            sj.Jh = ad::layer_norm_backward(gu, Xrep, net.layernorm->weight().detach(), net.layernorm->eps());
+        } else {
+            sj.Jh = gu;
+        }
+    }
+    return sj;
+}
+
+}  // namespace
+
+Tensor soap_bpnn_last_layer_jacobian(const SoapBpnn& model, const Batch& b, JacobianMode mode) {
     AD_CHECK(b.cutoff >= model.hypers().cutoff, "llpr: expected a batch built with cutoff >= " << model.hypers().cutoff
                                                                                             << ", got " << b.cutoff);
     const long n = b.n_atoms(), NS = b.n_structures(), D = model.soap().n_features(), d = model.n_features();
     const std::vector<int>& species = model.species();
     const long S = static_cast<long>(species.size()), P = S * d, rows = n + 3 * NS;
     ad::NoGrad no_grad;
-    // SOAP values X [n, D] and their Jacobians, one per structure (unstrained).
     Tensor R = b.positions.detach().clone();
-    Tensor X = Tensor::empty({n, D});
-    std::vector<desc::SoapJacobian> J(static_cast<size_t>(NS));
-    for (long s = 0; s < NS; ++s) {
-        const long lo = b.offsets[static_cast<size_t>(s)], hi = b.offsets[static_cast<size_t>(s) + 1];
-        std::vector<int> numbers(b.numbers.begin() + lo, b.numbers.begin() + hi);
-        Tensor Xs = model.soap().compute(numbers, R.data() + 3 * lo, b.pairs[static_cast<size_t>(s)], nullptr,
-                                         &J[static_cast<size_t>(s)]);
-        std::copy(Xs.data(), Xs.data() + (hi - lo) * D, X.data() + lo * D);
+    Tensor X = Tensor::zeros({n, D});
+    std::vector<long> kind(static_cast<size_t>(n), -1), row_in_kind(static_cast<size_t>(n), -1), n_kind(static_cast<size_t>(S), 0);
+    for (long i = 0; i < n; ++i) {
+        const long k = std::lower_bound(species.begin(), species.end(), b.numbers[static_cast<size_t>(i)]) - species.begin();
+        AD_CHECK(k < S && species[static_cast<size_t>(k)] == b.numbers[static_cast<size_t>(i)],
+                 "llpr: expected species of the model, got atomic number " << b.numbers[static_cast<size_t>(i)]);
+        kind[static_cast<size_t>(i)] = k;
+        row_in_kind[static_cast<size_t>(i)] = n_kind[static_cast<size_t>(k)]++;
     }
-    Tensor G = Tensor::zeros({rows, 3, P});
-    for (long k = 0; k < S; ++k) {
-        std::vector<long> idx;  // atoms of species k
-        std::vector<long> pos(static_cast<size_t>(n), -1);
-        for (long i = 0; i < n; ++i)
-            if (b.numbers[static_cast<size_t>(i)] == species[static_cast<size_t>(k)]) {
-                pos[static_cast<size_t>(i)] = static_cast<long>(idx.size());
-                idx.push_back(i);
+    // ---- SOAP values X [n, D] and Jacobians (unstrained): forward structures get one J over all
+    // pairs (J[s][0]), reverse ones one per centre species k (J[s][k]: only pairs centred on k).
+    std::vector<char> forward(static_cast<size_t>(NS));
+    std::vector<char> needs_jh(static_cast<size_t>(S), 0);
+    std::vector<std::vector<desc::SoapJacobian>> J(static_cast<size_t>(NS));
+    for (long s = 0; s < NS; ++s) {
+        const long lo = b.offsets[static_cast<size_t>(s)], hi = b.offsets[static_cast<size_t>(s) + 1], ns = hi - lo;
+        std::vector<int> numbers(b.numbers.begin() + lo, b.numbers.begin() + hi);
+        std::vector<char> present(static_cast<size_t>(S), 0);
+        for (long i = lo; i < hi; ++i) present[static_cast<size_t>(kind[static_cast<size_t>(i)])] = 1;
+        const long n_present = std::count(present.begin(), present.end(), 1);
+        const bool periodic = b.volumes[static_cast<size_t>(s)] > 0;
+        const long T = (periodic || ns < 3 ? 3 * (ns - 1) : 3 * ns - 5) + (periodic ? 9 : 0);
+        const bool fwd = mode == JacobianMode::forward || (mode == JacobianMode::automatic && T < n_present * d);
+        forward[static_cast<size_t>(s)] = fwd;
+        const desc::SoapPairs& all = b.pairs[static_cast<size_t>(s)];
+        if (fwd) {
+            J[static_cast<size_t>(s)].resize(1);
+            Tensor Xs = model.soap().compute(numbers, R.data() + 3 * lo, all, nullptr, &J[static_cast<size_t>(s)][0]);
+            std::copy(Xs.data(), Xs.data() + ns * D, X.data() + lo * D);
+            continue;
+        }
+        J[static_cast<size_t>(s)].resize(static_cast<size_t>(S));
+        for (long k = 0; k < S; ++k) {
+            if (!present[static_cast<size_t>(k)]) continue;
+            needs_jh[static_cast<size_t>(k)] = 1;
+            desc::SoapPairs mine;
+            std::vector<double> shifts;
+            for (size_t p = 0; p < all.first.size(); ++p) {
+                if (kind[static_cast<size_t>(lo + all.first[p])] != k) continue;
+                mine.first.push_back(all.first[p]);
+                mine.second.push_back(all.second[p]);
+                for (long a = 0; a < 3; ++a) shifts.push_back(all.cell_shifts[static_cast<long>(3 * p) + a]);
             }
-        if (idx.empty()) continue;
-        const long nk = static_cast<long>(idx.size());
+            mine.cell_shifts = ad::tensor({static_cast<long>(mine.first.size()), 3}, shifts);
+            Tensor Xs = model.soap().compute(numbers, R.data() + 3 * lo, mine, nullptr,
+                                             &J[static_cast<size_t>(s)][static_cast<size_t>(k)]);
+            for (long i = 0; i < ns; ++i)
+                if (kind[static_cast<size_t>(lo + i)] == k) std::copy(Xs.data() + i * D, Xs.data() + (i + 1) * D, X.data() + (lo + i) * D);
+        }
+    }
+    // ---- per species: the network's Jacobian pieces
+    std::vector<SpeciesJacobian> sj(static_cast<size_t>(S));
+    for (long k = 0; k < S; ++k) {
+        if (n_kind[static_cast<size_t>(k)] == 0) continue;
+        std::vector<long> idx;
+        for (long i = 0; i < n; ++i)
+            if (kind[static_cast<size_t>(i)] == k) idx.push_back(i);
         SpeciesNet net = species_net(model, species[static_cast<size_t>(k)]);
         AD_CHECK(!net.layers.empty(), "llpr: expected a model with hidden layers or an mlp head (its last-layer "
                                       "features would be the SOAP vector itself), got neither");
-        Tensor Xk = ad::index_select(X, 0, idx);                            // [nk, D]
-        Tensor u = net.layernorm ? net.layernorm->forward(Xk) : Xk;          // [nk, D]
-        Tensor a1 = net.layers[0]->forward(u);                              // [nk, d1]
-        // gu[f nk + r, :] = d h_f(atom r) / d u: one backward of d copies, seeded with e_f.
-        Tensor ga1;
-        {
-            ad::GradMode on(true);
-            Tensor a1_rep = repeat_rows(a1, d).set_requires_grad(true);     // [d nk, d1]
-            Tensor h = ad::silu(a1_rep);
-            for (size_t l = 1; l < net.layers.size(); ++l) h = ad::silu(net.layers[l]->forward(h));  // [d nk, d]
-            Tensor seed = Tensor::zeros({d * nk, d});
-            for (long f = 0; f < d; ++f)
-                for (long r = 0; r < nk; ++r) seed.data()[(f * nk + r) * d + f] = 1.0;
-            ga1 = ad::grad({h}, {a1_rep}, {seed})[0];
+        sj[static_cast<size_t>(k)] = species_jacobian(net, ad::index_select(X, 0, idx), d, needs_jh[static_cast<size_t>(k)]);
+    }
+    // ---- G per structure
+    Tensor G = Tensor::zeros({rows, 3, P});
+    double* g_out = G.data();
+    for (long s = 0; s < NS; ++s) {
+        const long lo = b.offsets[static_cast<size_t>(s)], hi = b.offsets[static_cast<size_t>(s) + 1], ns = hi - lo;
+        if (forward[static_cast<size_t>(s)]) {
+            // Invariances cut the directions: translations (sum_j g_j = 0, g_j = dX/dR_j) give the last
+            // atom's rows; for a molecule (not periodic: rotating the atoms inside a fixed cell is
+            // not a symmetry) rotations about the last atom (sum_j (R_j - R_last) x g_j = 0) give
+            // atom ns-2's rows but for their component along u = R_{ns-2} - R_last, one more
+            // direction: T = 3 n_s - 5 (22 for ethanol) instead of 3 n_s.
+            const bool periodic = b.volumes[static_cast<size_t>(s)] > 0, rotations = !periodic && ns >= 3;
+            const long Tp = rotations ? 3 * ns - 5 : 3 * (ns - 1), T = Tp + (periodic ? 9 : 0);
+            const double* Rs = R.data() + 3 * lo;
+            double u[3] = {0, 0, 0}, u2 = 0;
+            if (rotations)
+                for (long a = 0; a < 3; ++a) {
+                    u[a] = Rs[3 * (ns - 2) + a] - Rs[3 * (ns - 1) + a];
+                    u2 += u[a] * u[a];
+                }
+            // G's flat row of direction t (the u direction is parked in atom ns-2's x row)
+            auto t_index = [&](long t) { return t < Tp ? 3 * lo + t : 3 * (n + 3 * s) + (t - Tp); };
+            // dX[slot(i), t, :] = (J e_t)[i]: atoms grouped by species, so that the rows of one
+            // species form one [n_ks T, D] block and take one product with its Bw.
+            std::vector<long> order;  // local atoms, species by species
+            for (long k = 0; k < S; ++k)
+                for (long i = 0; i < ns; ++i)
+                    if (kind[static_cast<size_t>(lo + i)] == k) order.push_back(i);
+            std::vector<long> slot(static_cast<size_t>(ns));
+            for (long q = 0; q < ns; ++q) slot[static_cast<size_t>(order[static_cast<size_t>(q)])] = q;
+            Tensor dX = Tensor::empty({ns, T, D});
+            Tensor dir = Tensor::zeros({ns + 3, 3});
+            for (long t = 0; t < T; ++t) {
+                if (rotations && t == Tp - 1) {
+                    for (long a = 0; a < 3; ++a) dir.data()[3 * (ns - 2) + a] = u[a] / std::sqrt(u2);
+                } else {
+                    dir.data()[t < Tp ? t : 3 * ns + (t - Tp)] = 1.0;
+                }
+                Tensor dXt = J[static_cast<size_t>(s)][0].apply(dir);  // [ns, D]
+                std::fill(dir.data(), dir.data() + dir.numel(), 0.0);
+                for (long i = 0; i < ns; ++i)
+                    std::copy(dXt.data() + i * D, dXt.data() + (i + 1) * D, dX.data() + (slot[static_cast<size_t>(i)] * T + t) * D);
+            }
+            for (long q0 = 0; q0 < ns && T > 0;) {
+                const long k = kind[static_cast<size_t>(lo + order[static_cast<size_t>(q0)])];
+                long q1 = q0;
+                while (q1 < ns && kind[static_cast<size_t>(lo + order[static_cast<size_t>(q1)])] == k) ++q1;
+                const SpeciesJacobian& q = sj[static_cast<size_t>(k)];
+                const long d1 = q.d1, w = d1 + 1, m = (q1 - q0) * T;
+                // [Bw dx, mean(dx)] for every row of the species at once (Bw's extra row is 1 / D)
+                std::vector<double> out(static_cast<size_t>(m * w)), da1(static_cast<size_t>(T * d1)), Gi(static_cast<size_t>(T * d));
+                ad::blas::gemm(false, true, m, w, D, 1.0, dX.data() + q0 * T * D, D, q.Bw.data(), D, 0.0, out.data(), w);
+                for (long qq = q0; qq < q1; ++qq) {
+                    const long i = order[static_cast<size_t>(qq)], r = row_in_kind[static_cast<size_t>(lo + i)];
+                    const double* Ai = dX.data() + qq * T * D;  // [T, D]
+                    const double rs = q.rs[static_cast<size_t>(r)], mu = q.mu[static_cast<size_t>(r)];
+                    std::vector<double> mx(static_cast<size_t>(T), 0.0);  // mean(dx X_i)
+                    if (q.bw1.defined())
+                        ad::blas::gemm(false, true, T, 1, D, 1.0 / static_cast<double>(D), Ai, D, q.X.data() + r * D, D, 0.0,
+                                       mx.data(), 1);
+                    for (long t = 0; t < T; ++t) {
+                        const double* o = out.data() + ((qq - q0) * T + t) * w;
+                        double* v = da1.data() + t * d1;
+                        if (!q.bw1.defined()) {
+                            std::copy(o, o + d1, v);
+                            continue;
+                        }
+                        const double m1 = o[d1], m2 = (mx[static_cast<size_t>(t)] - mu * m1) * rs;  // mean(dx), mean(dx xh)
+                        const double* bwx = q.bwx.data() + r * d1;
+                        for (long e = 0; e < d1; ++e) v[e] = rs * (o[e] - m1 * q.bw1[e] - m2 * bwx[e]);
+                    }
+                    ad::blas::gemm(false, true, T, d, d1, 1.0, da1.data(), d1, q.M.data() + r * d * d1, d1, 0.0, Gi.data(), d);
+                    for (long t = 0; t < T; ++t)
+                        for (long f = 0; f < d; ++f) g_out[t_index(t) * P + k * d + f] += Gi[static_cast<size_t>(t * d + f)];
+                }
+                q0 = q1;
+            }
+            if (rotations) {  // g_{ns-2} = (g . u/|u|) u/|u| + (v x u) / |u|^2, v = -sum_{j < ns-2} (R_j - R_last) x g_j
+                double* gm = g_out + 3 * (lo + ns - 2) * P;  // rows a = 0, 1, 2 of atom ns-2
+                for (long c = 0; c < P; ++c) {
+                    double v[3] = {0, 0, 0};
+                    for (long j = 0; j < ns - 2; ++j) {
+                        double rj[3], g[3];
+                        for (long a = 0; a < 3; ++a) {
+                            rj[a] = Rs[3 * j + a] - Rs[3 * (ns - 1) + a];
+                            g[a] = g_out[(3 * (lo + j) + a) * P + c];
+                        }
+                        v[0] -= rj[1] * g[2] - rj[2] * g[1];
+                        v[1] -= rj[2] * g[0] - rj[0] * g[2];
+                        v[2] -= rj[0] * g[1] - rj[1] * g[0];
+                    }
+                    const double along = gm[c] / std::sqrt(u2);  // (g . u/|u|) / |u|
+                    const double perp[3] = {(v[1] * u[2] - v[2] * u[1]) / u2, (v[2] * u[0] - v[0] * u[2]) / u2,
+                                            (v[0] * u[1] - v[1] * u[0]) / u2};
+                    for (long a = 0; a < 3; ++a) gm[a * P + c] = along * u[a] + perp[a];
+                }
+            }
+            for (long j = 0; j < ns - 1; ++j)  // the last atom: minus the sum of the others
+                for (long c = 0; c < 3 * P; ++c) g_out[(3 * (lo + ns - 1)) * P + c] -= g_out[(3 * (lo + j)) * P + c];
+            continue;
         }
-        Tensor gu = ad::matmul(ga1, net.layers[0]->weight().detach());      // [d nk, D]
-        Tensor gX = net.layernorm ? ad::layer_norm_backward(gu, repeat_rows(Xk, d), net.layernorm->weight().detach(),
-                                                            net.layernorm->eps())
-                                  : gu;                                      // [d nk, D]
-        for (long s = 0; s < NS; ++s) {
-            const long lo = b.offsets[static_cast<size_t>(s)], hi = b.offsets[static_cast<size_t>(s) + 1], ns = hi - lo;
-            bool any = false;
-            for (long i = lo; i < hi && !any; ++i) any = pos[static_cast<size_t>(i)] >= 0;
-            if (!any) continue;
+        auto g_index = [&](long t) { return t < 3 * ns ? 3 * lo + t : 3 * (n + 3 * s) + (t - 3 * ns); };
+        for (long k = 0; k < S; ++k) {
+            std::vector<long> local;  // atoms of species k in s
+            for (long i = 0; i < ns; ++i)
+                if (kind[static_cast<size_t>(lo + i)] == k) local.push_back(i);
+            if (local.empty()) continue;
+            const double* jh = sj[static_cast<size_t>(k)].Jh.data();
             Tensor seed = Tensor::zeros({ns, D});
             for (long f = 0; f < d; ++f) {
-                for (long i = lo; i < hi; ++i) {
-                    const long r = pos[static_cast<size_t>(i)];
-                    if (r >= 0) std::copy(gX.data() + (f * nk + r) * D, gX.data() + (f * nk + r + 1) * D,
-                                          seed.data() + (i - lo) * D);
+                for (long i : local) {
+                    const long r = row_in_kind[static_cast<size_t>(lo + i)];
+                    std::copy(jh + (r * d + f) * D, jh + (r * d + f + 1) * D, seed.data() + i * D);
                 }
-                Tensor g = J[static_cast<size_t>(s)].transpose_apply(seed);  // [ns + 3, 3]
-                const long col = k * d + f;
-                for (long i = 0; i < ns + 3; ++i) {
-                    const long row = i < ns ? lo + i : n + 3 * s + (i - ns);
-                    for (long a = 0; a < 3; ++a) G.data()[(row * 3 + a) * P + col] = g[i * 3 + a];
-                }
+                Tensor g = J[static_cast<size_t>(s)][static_cast<size_t>(k)].transpose_apply(seed);  // [ns + 3, 3]
+                for (long t = 0; t < 3 * ns + 9; ++t) g_out[g_index(t) * P + k * d + f] = g[t];
             }
         }
     }

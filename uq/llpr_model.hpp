@@ -69,11 +69,17 @@ struct LlprPrediction {
 LlprCovariance soap_bpnn_llpr_covariance(const nn::bpnn::SoapBpnn& model, const std::vector<desc::System>& frames,
                                          long batch_size);
 
+/// How soap_bpnn_last_layer_jacobian applies the SOAP Jacobian (docs/llpr.md, "Ensemble forces"):
+/// per structure, forward (3 n_s (+ 9) Jacobian-vector products) or reverse (S d vector-Jacobian
+/// products); automatic picks the smaller count.
+enum class JacobianMode { automatic, forward, reverse };
+
 /// G [n_atoms + 3 n_structures, 3, S d]: rows 0..n_atoms-1 d phi_s / dR_i (s the structure of i),
 /// then per structure s three rows d phi_s / d strain_s (meaningful for periodic structures).
-/// Cost: S d vector-Jacobian products of SOAP per structure plus one batched backward of the
+/// Cost: min(3 n_s + 9, S d) SOAP Jacobian products per structure plus one batched backward of the
 /// per-atom network; it does not depend on the number of ensemble members.
-ad::Tensor soap_bpnn_last_layer_jacobian(const nn::bpnn::SoapBpnn& model, const nn::bpnn::Batch& batch);
+ad::Tensor soap_bpnn_last_layer_jacobian(const nn::bpnn::SoapBpnn& model, const nn::bpnn::Batch& batch,
+                                         JacobianMode mode = JacobianMode::automatic);
 
 class LlprModel {
   public:

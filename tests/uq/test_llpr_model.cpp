@@ -262,3 +262,43 @@ TEST_CASE("llpr_model: bad input is a one-line error", "[uq][llpr]") {
     REQUIRE_THROWS_WITH(uq::LlprModel::from_checkpoint(s.model->to_checkpoint()),
                         Contains("expected an LLPR-wrapped model"));
 }
+
+TEST_CASE("llpr_model: forward and reverse last-layer Jacobians agree with the model's forces and stress",
+          "[uq][llpr]") {
+    // Deeper networks (two hidden layers, mlp head), with and without layernorm, on ethanol (a
+    // molecule: the rotation shortcut) and periodic Cu (strain rows); the reference is the model's
+    // own autodiff forces and stress, -G w^T and G_eps w^T / V.
+    std::vector<desc::System> eth = frames("tests/data/ethanol-xtb-5.xyz");
+    std::vector<desc::System> cu = frames("tests/data/cu-emt-6.xyz");
+    for (bool layernorm : {true, false}) {
+        nn::bpnn::BpnnHypers h = tiny_hypers();
+        h.num_hidden_layers = 2;
+        h.num_neurons_per_layer = 6;
+        h.layernorm = layernorm;
+        h.energy_head = nn::bpnn::Head::mlp;
+        for (const auto* set : {&eth, &cu}) {
+            std::vector<desc::System> part(set->begin(), set->begin() + 2);
+            ad::Rng rng(4);
+            nn::bpnn::SoapBpnn model(h, desc::unique_numbers(*set), rng);
+            nn::bpnn::Batch b = nn::bpnn::make_batch(part, 4.0);
+            nn::bpnn::EnergyForcesStress ref = model.energy_forces_stress(b, ad::CreateGraph::no);
+            const long n = b.n_atoms(), P = static_cast<long>(model.species().size()) * 6;
+            Tensor w = ad::reshape(model.last_layer_weights().detach(), {P, 1});
+            for (uq::JacobianMode mode : {uq::JacobianMode::forward, uq::JacobianMode::reverse}) {
+                INFO("layernorm " << layernorm << ", " << (set == &eth ? "ethanol" : "cu") << ", mode "
+                                  << (mode == uq::JacobianMode::forward ? "forward" : "reverse"));
+                Tensor G = uq::soap_bpnn_last_layer_jacobian(model, b, mode);
+                REQUIRE(G.shape() == ad::Shape{n + 6, 3, P});
+                Tensor dE = ad::reshape(ad::matmul(ad::reshape(G, {(n + 6) * 3, P}), w), {-1});
+                Tensor F = ad::reshape(ad::neg(ad::slice(dE, 0, 0, 3 * n)), {n, 3});
+                CHECK_THAT(F, AllClose(ref.forces, 1e-8, 1e-11));
+                if (set == &cu) {
+                    for (long s = 0; s < 2; ++s)
+                        for (long c = 0; c < 9; ++c)
+                            CHECK(dE[3 * n + 9 * s + c] / b.volumes[static_cast<size_t>(s)] ==
+                                  Approx(ref.stress[9 * s + c]).epsilon(1e-8).margin(1e-12));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,27 @@
+// atomgrad eval WRAPPED.ckpt STRUCTURES.xyz [-o predictions.xyz] [--json] for an LLPR-wrapped
+// soap_bpnn model (uq/llpr_model): the plain predictions of cmd_eval_xyz plus, per frame,
+// energy_uncertainty (eV) and energy_ensemble (K numbers), per atom atomic_energy_uncertainty (eV)
+// and forces_uncertainty (eV/A, the members' standard deviation), and the UQ metrics (eV, eV/A):
+//   <t>_nll, <t>_zms, <t>_miscalibration_area, <t>_spearman (|error| against sigma),
+//   <t>_coverage_{1,2,3}sigma, <t>_uncertainty_mean  for t = energy (per structure, total energies)
+//   and forces (per component, sigma from the ensemble).
+#pragma once
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "autodiff/tensor.hpp"
+#include "cli/commands.hpp"
+
+namespace cli {
+
+/// True when `path` is a checkpoint that holds an LLPR-wrapped model.
+bool is_llpr_model_file(const std::string& path);
+int cmd_eval_llpr_xyz(const Args& args);
+
+/// The UQ metrics above with names prefixed by `prefix` ("energy_"): prediction mean, sigma and
+/// reference of one shape (n >= 2 entries, sigma > 0).
+std::vector<std::pair<std::string, double>> uq_metrics(const std::string& prefix, const ad::Tensor& mean,
+                                                       const ad::Tensor& sigma, const ad::Tensor& reference);
+
+}  // namespace cli

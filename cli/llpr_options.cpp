@@ -1,0 +1,119 @@
+// Strict reading of the llpr options (see llpr_options.hpp).
+#include "cli/llpr_options.hpp"
+
+#include "autodiff/error.hpp"
+
+namespace cli {
+
+const std::map<std::string, Kind>& llpr_option_keys() {
+    static const std::map<std::string, Kind> s = {
+        {"seed", Kind::integer},
+        {"base_precision", Kind::integer},
+        {"architecture", Kind::table},
+        {"architecture.name", Kind::string},
+        {"architecture.model", Kind::table},
+        {"architecture.model.num_ensemble_members", Kind::table},
+        {"architecture.model.num_ensemble_members.energy", Kind::integer},
+        {"architecture.training", Kind::table},
+        {"architecture.training.model_checkpoint", Kind::string},
+        {"architecture.training.batch_size", Kind::integer},
+        {"architecture.training.regularizer", Kind::floating},
+        {"architecture.training.calibration_method", Kind::string},
+        {"architecture.training.num_epochs", Kind::integer},
+        {"training_set", Kind::table},
+        {"training_set.systems", Kind::table},
+        {"training_set.systems.read_from", Kind::string},
+        {"training_set.systems.length_unit", Kind::string},
+        {"training_set.targets", Kind::table},
+        {"training_set.targets.energy", Kind::table},
+        {"training_set.targets.energy.key", Kind::string},
+        {"training_set.targets.energy.unit", Kind::string},
+        {"training_set.targets.energy.forces", Kind::boolean},
+        {"training_set.targets.energy.stress", Kind::boolean},
+        {"validation_set", Kind::fraction_or_file},
+        {"validation_set.read_from", Kind::string},
+        {"validation_set.systems", Kind::table},
+        {"validation_set.systems.read_from", Kind::string},
+        {"test_set", Kind::fraction_or_file},
+        {"test_set.read_from", Kind::string},
+        {"test_set.systems", Kind::table},
+        {"test_set.systems.read_from", Kind::string},
+    };
+    return s;
+}
+
+namespace {
+
+// validation_set / test_set: as in bpnn_options.cpp (a fraction, a file name, or a table with read_from).
+DataSource read_set(const Options& o, const std::string& key, DataSource fallback) {
+    if (!o.has(key)) return fallback;
+    DataSource d;
+    for (const std::string& k : {key + ".read_from", key + ".systems.read_from"}) {
+        if (o.has(k)) {
+            d.kind = DataSource::Kind::file;
+            d.path = o.get_string(k, "");
+            return d;
+        }
+    }
+    if (o.is_string(key)) {
+        d.kind = DataSource::Kind::file;
+        d.path = o.get_string(key, "");
+        return d;
+    }
+    AD_CHECK(!o.is_table(key), o.where(key) << ": '" << key << "' expected a table with read_from, got a table without it");
+    d.fraction = o.get_float(key, 0.0);
+    AD_CHECK(d.fraction >= 0 && d.fraction < 1,
+             o.where(key) << ": '" << key << "' expected a fraction in [0, 1), got " << d.fraction);
+    d.kind = d.fraction > 0 ? DataSource::Kind::fraction : DataSource::Kind::none;
+    return d;
+}
+
+}  // namespace
+
+LlprTrainOptions parse_llpr_options(const Options& o) {
+    o.check(llpr_option_keys());
+    LlprTrainOptions r;
+    r.options_path = o.name();
+    const std::string name = o.get_string("architecture.name", "");
+    o.require_one_of("architecture.name", name, {"llpr"});
+    r.seed = o.get_int("seed", 0);
+    r.fit.seed = static_cast<uint64_t>(r.seed);
+    const std::string t = "architecture.training.";
+    AD_CHECK(o.has(t + "model_checkpoint"),
+             o.name() << ": expected '" << t << "model_checkpoint' (the soap_bpnn model to wrap), got none");
+    r.model_checkpoint = o.get_string(t + "model_checkpoint", "");
+    r.fit.batch_size = o.get_int(t + "batch_size", r.fit.batch_size);
+    AD_CHECK(r.fit.batch_size >= 1, o.where(t + "batch_size") << ": '" << t << "batch_size' expected >= 1, got "
+                                                              << r.fit.batch_size);
+    if (o.has(t + "regularizer")) {
+        const double reg = o.get_float(t + "regularizer", 0.0);
+        AD_CHECK(reg >= 0, o.where(t + "regularizer") << ": '" << t << "regularizer' expected >= 0 (leave it out for "
+                                                                        "the automatic value), got " << reg);
+        r.fit.regularizer = reg;
+    }
+    const std::string method = o.get_string(t + "calibration_method", "absolute_residuals");
+    o.require_one_of(t + "calibration_method", method, {"absolute_residuals", "squared_residuals", "crps"});
+    r.fit.calibration = uq::parse_llpr_calibration(method);
+    const long epochs = o.get_int(t + "num_epochs", 0);
+    AD_CHECK(epochs == 0, o.where(t + "num_epochs") << ": '" << t << "num_epochs' expected 0 or left out, got " << epochs
+                                                    << "; training the ensemble weights (NLL/CRPS) is not implemented yet");
+    const std::string m = "architecture.model.num_ensemble_members.energy";
+    r.fit.num_ensemble_members = o.get_int(m, 0);
+    AD_CHECK(r.fit.num_ensemble_members == 0 || r.fit.num_ensemble_members >= 2,
+             o.where(m) << ": '" << m << "' expected 0 (no ensemble) or >= 2, got " << r.fit.num_ensemble_members);
+
+    AD_CHECK(o.has("training_set.systems.read_from"),
+             o.name() << ": expected 'training_set.systems.read_from' (the training structures), got none");
+    r.train_path = o.get_string("training_set.systems.read_from", "");
+    const std::string e = "training_set.targets.energy.";
+    r.fit.energy_key = o.get_string(e + "key", "energy");
+    const std::string unit = o.get_string(e + "unit", "eV");
+    o.require_one_of(e + "unit", unit, {"eV"});
+    r.validation = read_set(o, "validation_set", r.validation);
+    r.test = read_set(o, "test_set", r.test);
+    return r;
+}
+
+LlprTrainOptions read_llpr_options(const std::string& path) { return parse_llpr_options(Options::from_file(path)); }
+
+}  // namespace cli

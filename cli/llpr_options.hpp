@@ -1,0 +1,38 @@
+// The options of `atomgrad train` for [architecture] name = "llpr" (metatrain's llpr wrapper):
+//   seed                                                   (top level; the split and the ensemble)
+//   [architecture] name = "llpr"
+//   [architecture.model.num_ensemble_members] energy = K   (0 or left out: no ensemble; else >= 2)
+//   [architecture.training] model_checkpoint (required: a soap_bpnn model.ckpt), batch_size (8),
+//       regularizer (left out: automatic), calibration_method ("absolute_residuals" |
+//       "squared_residuals" | "crps"; default absolute_residuals, as metatrain), num_epochs
+//       (training the ensemble weights with an NLL/CRPS loss: not implemented, only 0 is accepted)
+//   [training_set.systems] read_from;  [training_set.targets.energy] key, unit ("eV"), forces, stress
+//   validation_set / test_set as for soap_bpnn (a fraction of the training file, a file name, or a
+//   table with read_from). The same seed and fractions as the soap_bpnn run give the same split.
+// Unknown keys and wrong types are errors naming file and line.
+#pragma once
+#include <optional>
+#include <string>
+
+#include "cli/options.hpp"
+#include "cli/train_options.hpp"
+#include "uq/llpr_model.hpp"
+
+namespace cli {
+
+struct LlprTrainOptions {
+    std::string options_path;
+    std::string model_checkpoint;    ///< as written (relative to the options file's folder)
+    uq::LlprFitOptions fit;
+    long seed = 0;
+    std::string train_path;          ///< as written (relative to the options file's folder)
+    DataSource validation{DataSource::Kind::fraction, 0.1, ""};
+    DataSource test;
+};
+
+/// The schema of the llpr options (dotted key -> kind).
+const std::map<std::string, Kind>& llpr_option_keys();
+LlprTrainOptions parse_llpr_options(const Options& opts);
+LlprTrainOptions read_llpr_options(const std::string& path);
+
+}  // namespace cli

@@ -1,0 +1,155 @@
+// `atomgrad train` for llpr (see train_llpr.hpp).
+#include "cli/train_llpr.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <numeric>
+#include <random>
+#include <sstream>
+
+#include "autodiff/error.hpp"
+#include "cli/eval_llpr.hpp"
+#include "cli/files.hpp"
+#include "descriptors/extxyz.hpp"
+#include "nn/checkpoint.hpp"
+
+namespace cli {
+
+namespace {
+
+std::string read_all(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    AD_CHECK(in.good(), path << ": expected a readable file, got an error opening it");
+    std::ostringstream os;
+    os << in.rdbuf();
+    return os.str();
+}
+
+}  // namespace
+
+TrainResult train_llpr(const LlprTrainOptions& o, const TrainRun& run) {
+    AD_CHECK(run.init_path.empty() && run.restart_path.empty(),
+             "train: expected no --init / --restart for llpr, got one; the model to wrap is "
+             "architecture.training.model_checkpoint");
+    const auto t_start = std::chrono::steady_clock::now();
+    const std::string base = dirname_of(o.options_path);
+    // ---- the model (a checkpoint without last-layer features is refused here)
+    const std::string model_path = join_path(base, o.model_checkpoint);
+    nn::Checkpoint ckpt = nn::load_checkpoint(model_path);
+    std::map<int, double> composition_weights;
+    double energy_scale = 1.0;
+    std::shared_ptr<nn::bpnn::SoapBpnn> model =
+        uq::load_model_with_last_layer_features(ckpt, &composition_weights, &energy_scale);
+
+    // ---- data: the split of train_bpnn (same seed and fractions, same frames)
+    std::vector<desc::System> all = desc::read_extxyz(join_path(base, o.train_path));
+    std::vector<desc::System> train, val, test;
+    std::vector<size_t> order(all.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::mt19937_64 rng(static_cast<uint64_t>(o.seed));
+    std::shuffle(order.begin(), order.end(), rng);
+    const auto count = [&](const DataSource& d) {
+        return d.kind == DataSource::Kind::fraction
+                   ? static_cast<size_t>(std::llround(d.fraction * static_cast<double>(all.size())))
+                   : size_t{0};
+    };
+    const size_t n_val = count(o.validation), n_test = count(o.test);
+    AD_CHECK(n_val + n_test < all.size(), o.train_path << ": expected more frames than the validation and test "
+                                                          "fractions take, got " << all.size());
+    for (size_t k = 0; k < order.size(); ++k) {
+        desc::System& f = all[order[k]];
+        (k < n_val ? val : k < n_val + n_test ? test : train).push_back(f);
+    }
+    if (o.validation.kind == DataSource::Kind::file) val = desc::read_extxyz(join_path(base, o.validation.path));
+    if (o.test.kind == DataSource::Kind::file) test = desc::read_extxyz(join_path(base, o.test.path));
+    const std::vector<int>& species = model->species();
+    for (const auto* set : {&train, &val, &test})
+        for (const desc::System& f : *set)
+            for (int z : f.numbers)
+                AD_CHECK(std::binary_search(species.begin(), species.end(), z),
+                         f.where() << ": expected elements the model was trained on, got " << desc::element_symbol(z)
+                                   << " (Z = " << z << ")");
+    for (const auto* set : {&val, &test})
+        for (const desc::System& f : *set) f.require_energy(o.fit.energy_key);
+
+    // ---- the wrap (every check above and in fit comes before any output)
+    std::string log_text;
+    auto say = [&](const std::string& line) {
+        std::printf("%s\n", line.c_str());
+        std::fflush(stdout);
+        log_text += line + "\n";
+    };
+    uq::LlprFitInfo info;
+    uq::LlprModel wrapped = uq::LlprModel::fit(model, nn::bpnn::CompositionModel{composition_weights},
+                                               nn::bpnn::EnergyScaler{energy_scale}, train, val, o.fit, &info);
+    const double wrap_seconds = info.covariance_seconds + info.fit_seconds + info.calibration_seconds + info.ensemble_seconds;
+
+    TrainResult result;
+    result.run_dir = run.run_dir.empty() ? make_run_dir("outputs") : run.run_dir;
+    make_dirs(result.run_dir);
+    write_file_atomic(join_path(result.run_dir, "options.toml"), read_all(o.options_path));
+    const long P = wrapped.llpr().n_features();
+    char buf[512];
+    std::snprintf(buf, sizeof buf, "llpr: %zu training, %zu validation, %zu test structures; model %s; run folder %s",
+                  train.size(), val.size(), test.size(), model_path.c_str(), result.run_dir.c_str());
+    say(buf);
+    std::snprintf(buf, sizeof buf,
+                  "llpr: covariance of %ld last-layer features (energy) over %ld training structures, float64, "
+                  "per-atom normalised: %.2f s (one forward pass)",
+                  P, info.n_train, info.covariance_seconds);
+    say(buf);
+    say("llpr: " + wrapped.llpr().regularizer().describe(P));
+    std::snprintf(buf, sizeof buf, "llpr: alpha = %.6g eV (%s on %ld validation structures)", wrapped.llpr().alpha(),
+                  uq::to_string(o.fit.calibration), info.n_val);
+    say(buf);
+    if (wrapped.n_members() > 0) {
+        std::snprintf(buf, sizeof buf, "llpr: energy ensemble of %ld members (seed %ld), re-centred on the model",
+                      wrapped.n_members(), o.seed);
+        say(buf);
+    }
+    std::snprintf(buf, sizeof buf, "llpr: wrap %.2f s (covariance %.2f, posterior %.3f, calibration %.2f, ensemble %.3f)",
+                  wrap_seconds, info.covariance_seconds, info.fit_seconds, info.calibration_seconds,
+                  info.ensemble_seconds);
+    say(buf);
+
+    const std::string run_model = join_path(result.run_dir, "model.ckpt");
+    wrapped.save(run_model);
+    if (!run.output_path.empty()) copy_model_file(run_model, run.output_path);
+    say("wrapped model written to " + run_model);
+
+    auto report = [&](const char* what, const std::vector<desc::System>& frames, std::map<std::string, double>& out) {
+        if (frames.size() < 2) return;
+        std::vector<double> E, S, R;
+        for (size_t lo = 0; lo < frames.size(); lo += static_cast<size_t>(o.fit.batch_size)) {
+            std::vector<desc::System> part(frames.begin() + static_cast<long>(lo),
+                                           frames.begin() + static_cast<long>(std::min(
+                                                                frames.size(), lo + static_cast<size_t>(o.fit.batch_size))));
+            uq::LlprPrediction p = wrapped.predict(part, uq::EnsembleForces::no);
+            for (size_t k = 0; k < part.size(); ++k) {
+                E.push_back(p.energies[static_cast<long>(k)]);
+                S.push_back(p.energy_uncertainty[static_cast<long>(k)]);
+                R.push_back(part[k].require_energy(o.fit.energy_key));
+            }
+        }
+        const long n = static_cast<long>(E.size());
+        auto m = uq_metrics("energy_", ad::tensor({n}, E), ad::tensor({n}, S), ad::tensor({n}, R));
+        std::string line = std::string(what) + ":";
+        for (const auto& [k, v] : m) {
+            out[k] = v;
+            std::snprintf(buf, sizeof buf, " %s %.4g", k.c_str(), v);
+            line += buf;
+        }
+        say(line);
+    };
+    report("validation", val, result.validation);
+    report("test", test, result.test);
+    std::snprintf(buf, sizeof buf, "llpr: total %.2f s",
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count());
+    say(buf);
+    write_file_atomic(join_path(result.run_dir, "llpr.log"), log_text);
+    return result;
+}
+
+}  // namespace cli
