@@ -1,0 +1,180 @@
+// `atomgrad train llpr.toml` (architecture.name = "llpr": the options schema, the wrap of a
+// soap_bpnn model.ckpt, the run folder) and `atomgrad eval` of the wrapped model (uncertainties
+// in the XYZ, UQ metrics in --json), with the one-line errors of bad input. A tiny soap_bpnn
+// (cutoff 4, l_max 2, n_max 2, one hidden layer of 8) trained for 3 epochs on 20 ethanol frames.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <sstream>
+
+#include "cli/llpr_options.hpp"
+#include "descriptors/extxyz.hpp"
+#include "nn/json.hpp"
+#include "tests/cli/cli_helpers.hpp"
+
+using namespace cli_testing;
+
+namespace {
+
+std::string bpnn_options() {
+    return "seed = 1\nvalidation_set = 0.2\n[architecture]\nname = \"soap_bpnn\"\n"
+           "[architecture.model.soap]\ncutoff = 4.0\nmax_angular = 2\nmax_radial = 2\n"
+           "[architecture.model.bpnn]\nnum_hidden_layers = 1\nnum_neurons_per_layer = 8\n"
+           "[architecture.training]\nnum_epochs = 3\nbatch_size = 4\nlearning_rate = 0.01\n"
+           "[training_set.systems]\nread_from = \"data.xyz\"\n"
+           "[training_set.targets.energy]\nkey = \"energy\"\nunit = \"eV\"\n";
+}
+
+std::string llpr_options(const std::string& model = "model.ckpt", const std::string& extra_training = "",
+                         const std::string& top = "validation_set = 0.2\n", long members = 16) {
+    std::ostringstream os;
+    os << "seed = 1\n" << top << "[architecture]\nname = \"llpr\"\n"
+       << "[architecture.model.num_ensemble_members]\nenergy = " << members << "\n"
+       << "[architecture.training]\nmodel_checkpoint = \"" << model << "\"\nbatch_size = 4\n" << extra_training
+       << "[training_set.systems]\nread_from = \"data.xyz\"\n"
+       << "[training_set.targets.energy]\nkey = \"energy\"\nunit = \"eV\"\n";
+    return os.str();
+}
+
+cli::LlprTrainOptions parse(const std::string& text) {
+    return cli::parse_llpr_options(cli::Options::from_string(text, "llpr.toml"));
+}
+
+// data.xyz and a trained model.ckpt in `dir`.
+void trained_model(const TempDir& dir) {
+    copy_to(repo_file("tests/data/ethanol-xtb-20.xyz"), dir.file("data.xyz"));
+    write_text(dir.file("options.toml"), bpnn_options());
+    RunResult r = run_cli("train options.toml -o model.ckpt --run-dir run", dir.str());
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+}
+
+std::vector<double> numbers_of(const std::string& text) {
+    std::vector<double> v;
+    std::istringstream is(text);
+    double x;
+    while (is >> x) v.push_back(x);
+    return v;
+}
+
+}  // namespace
+
+TEST_CASE("llpr_options: metatrain's keys, defaults and bad values", "[cli][llpr]") {
+    cli::LlprTrainOptions o = parse(llpr_options());
+    CHECK(o.model_checkpoint == "model.ckpt");
+    CHECK(o.fit.batch_size == 4);
+    CHECK_FALSE(o.fit.regularizer.has_value());  // left out: automatic
+    CHECK(o.fit.calibration == uq::LlprCalibration::absolute_residuals);  // metatrain's default
+    CHECK(o.fit.num_ensemble_members == 16);
+    CHECK(o.validation.fraction == 0.2);
+    cli::LlprTrainOptions r = parse(llpr_options("m.ckpt", "regularizer = 1e-8\ncalibration_method = \"crps\"\nnum_epochs = 0\n"));
+    CHECK(*r.fit.regularizer == 1e-8);
+    CHECK(r.fit.calibration == uq::LlprCalibration::crps);
+    CHECK(parse(llpr_options("m.ckpt", "", "", 0)).fit.num_ensemble_members == 0);
+
+    REQUIRE_THROWS_WITH(parse(llpr_options("m.ckpt", "num_epochs = 5\n")),
+                        Catch::Contains("llpr.toml:") && Catch::Contains("num_epochs' expected 0 or left out, got 5") &&
+                            Catch::Contains("training the ensemble weights (NLL/CRPS) is not implemented yet"));
+    REQUIRE_THROWS_WITH(parse(llpr_options("m.ckpt", "calibration_method = \"nll\"\n")),
+                        Catch::Contains("calibration_method") && Catch::Contains("absolute_residuals"));
+    REQUIRE_THROWS_WITH(parse(llpr_options("m.ckpt", "regularizer = -1.0\n")), Catch::Contains("regularizer' expected >= 0"));
+    REQUIRE_THROWS_WITH(parse(llpr_options("m.ckpt", "", "", 1)), Catch::Contains("expected 0 (no ensemble) or >= 2, got 1"));
+    REQUIRE_THROWS_WITH(parse(llpr_options("m.ckpt", "learning_rate = 1e-3\n")),
+                        Catch::Contains("unknown key 'architecture.training.learning_rate'"));
+    REQUIRE_THROWS_WITH(parse(replace(llpr_options(), "model_checkpoint = \"model.ckpt\"\n", "")),
+                        Catch::Contains("expected 'architecture.training.model_checkpoint'"));
+}
+
+TEST_CASE("llpr cli: train wraps a soap_bpnn model; eval writes uncertainties and UQ metrics", "[cli][llpr]") {
+    TempDir dir;
+    trained_model(dir);
+    write_text(dir.file("llpr.toml"), llpr_options());
+    RunResult r = run_cli("train llpr.toml -o wrapped.ckpt --run-dir llpr_run", dir.str());
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    // the same split as the soap_bpnn run (same seed and fraction), the regulariser, alpha
+    CHECK_THAT(r.output, Catch::Contains("llpr: 16 training, 4 validation, 0 test structures") &&
+                             Catch::Contains("covariance of 24 last-layer features") &&
+                             Catch::Contains("regularizer") && Catch::Contains("(automatic: d eps lambda_max") &&
+                             Catch::Contains("alpha = ") && Catch::Contains("absolute_residuals on 4 validation") &&
+                             Catch::Contains("energy ensemble of 16 members") && Catch::Contains("validation: energy_nll"));
+    CHECK(listing(dir.file("llpr_run")) == std::set<std::string>{"llpr.log", "model.ckpt", "options.toml"});
+    REQUIRE(fs::exists(dir.file("wrapped.ckpt")));
+
+    RunResult e = run_cli("eval wrapped.ckpt data.xyz -o pred.xyz --json", dir.str());
+    INFO(e.output);
+    REQUIRE(e.status == 0);
+    nn::Json j = nn::Json::parse(e.output);
+    for (const char* key : {"energy_rmse_per_atom", "forces_rmse", "energy_nll", "energy_zms", "energy_miscalibration_area",
+                            "energy_coverage_1sigma", "energy_uncertainty_mean", "forces_zms", "forces_uncertainty_mean",
+                            "forces_coverage_3sigma", "forces_miscalibration_area"})
+        CHECK(std::isfinite(j[key].as_number()));
+    CHECK(j["energy_uncertainty_mean"].as_number() > 0);
+    CHECK(j["num_ensemble_members"].as_number() == 16);
+    CHECK(std::fabs(j["energy_spearman"].as_number()) <= 1.0);
+    // the plain model's predictions are unchanged by the wrap
+    RunResult plain = run_cli("eval model.ckpt data.xyz -o plain.xyz --json", dir.str());
+    REQUIRE(plain.status == 0);
+    CHECK(j["energy_rmse_per_atom"].as_number() ==
+          Approx(nn::Json::parse(plain.output)["energy_rmse_per_atom"].as_number()).epsilon(1e-12));
+    std::vector<desc::System> pred = desc::read_extxyz(dir.file("pred.xyz"));
+    REQUIRE(pred.size() == 20);
+    CHECK(pred[0].find_info("config_type"));
+    const double sigma = std::stod(*pred[0].find_info("energy_uncertainty"));
+    CHECK(sigma > 0);
+    std::vector<double> members = numbers_of(*pred[0].find_info("energy_ensemble"));
+    REQUIRE(members.size() == 16);
+    double mean = 0;
+    for (double m : members) mean += m / 16.0;
+    CHECK(mean == Approx(*pred[0].energy()).epsilon(1e-12));  // re-centred on the prediction
+    const desc::AtomColumn* fu = pred[0].find_array("forces_uncertainty");
+    REQUIRE(fu);
+    CHECK(fu->n_cols == 3);
+    CHECK(fu->values[0] > 0);
+    const desc::AtomColumn* au = pred[0].find_array("atomic_energy_uncertainty");
+    REQUIRE(au);
+    CHECK(au->values.size() == 9);
+
+    // a wrap without an ensemble: sigma only, no forces_* UQ metrics
+    write_text(dir.file("noens.toml"), llpr_options("model.ckpt", "calibration_method = \"squared_residuals\"\n",
+                                                    "validation_set = 0.2\n", 0));
+    REQUIRE(run_cli("train noens.toml -o noens.ckpt --run-dir noens_run", dir.str()).status == 0);
+    RunResult e2 = run_cli("eval noens.ckpt data.xyz -o pred2.xyz --json", dir.str());
+    REQUIRE(e2.status == 0);
+    nn::Json j2 = nn::Json::parse(e2.output);
+    CHECK(j2["energy_zms"].as_number() > 0);
+    CHECK_FALSE(e2.output.find("forces_zms") != std::string::npos);
+}
+
+TEST_CASE("llpr cli: bad input is one line, non-zero exit, no output", "[cli][llpr]") {
+    TempDir dir;
+    trained_model(dir);
+    // a tabular checkpoint has no last-layer features of an atomistic model
+    TempDir sine;
+    train_small_sine(sine, sine_options(2, 100));
+    copy_to(sine.file("model.ckpt"), dir.file("tab.ckpt"));
+    write_text(dir.file("tab.toml"), llpr_options("tab.ckpt"));
+    RunResult r = run_cli("train tab.toml -o w.ckpt --run-dir run_tab", dir.str());
+    CHECK(r.status != 0);
+    CHECK(r.lines().size() == 1);
+    CHECK_THAT(r.output, Catch::Contains("expected a model with last-layer features (architecture 'soap_bpnn'), got "
+                                         "architecture 'mlp'"));
+    CHECK_FALSE(fs::exists(dir.file("run_tab")));
+    CHECK_FALSE(fs::exists(dir.file("w.ckpt")));
+
+    // a validation set of one frame (a file with one frame)
+    desc::write_extxyz(dir.file("one.xyz"), {desc::read_extxyz(dir.file("data.xyz"))[0]});
+    write_text(dir.file("one.toml"), llpr_options("model.ckpt", "", "validation_set = \"one.xyz\"\n"));
+    r = run_cli("train one.toml -o w.ckpt --run-dir run_one", dir.str());
+    CHECK(r.status != 0);
+    CHECK(r.lines().size() == 1);
+    CHECK_THAT(r.output, Catch::Contains("validation set of at least 2 frames to calibrate alpha, got 1"));
+    CHECK_FALSE(fs::exists(dir.file("run_one")));
+
+    // num_epochs > 0: training the ensemble weights is not implemented
+    write_text(dir.file("ep.toml"), llpr_options("model.ckpt", "num_epochs = 3\n"));
+    r = run_cli("train ep.toml -o w.ckpt --run-dir run_ep", dir.str());
+    CHECK(r.status != 0);
+    CHECK(r.lines().size() == 1);
+    CHECK_THAT(r.output, Catch::Contains("not implemented yet"));
+}
