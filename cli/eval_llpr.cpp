@@ -83,6 +83,7 @@ int cmd_eval_llpr_xyz(const Args& args) {
     for (const desc::System& f : frames) have_energy = have_energy && f.energy().has_value();
     Sums e, fo, st;
     std::vector<double> E, E_sigma, E_ref, F, F_sigma, F_ref;
+    double sigma_sum = 0, f_sigma_sum = 0;  // for the uncertainty means, with or without references
     long n_atoms = 0;
     double seconds = 0;
     const size_t bs = 8;
@@ -102,6 +103,9 @@ int cmd_eval_llpr_xyz(const Args& args) {
             for (long c = 0; c < 3 * n; ++c) forces.data()[c] = pred.forces[3 * first + c];
             ad::Tensor stress = ad::Tensor::zeros({3, 3});
             for (long c = 0; c < 9; ++c) stress.data()[c] = pred.stress[9 * s + c];
+            sigma_sum += sigma;
+            if (K > 0)
+                for (long c = 0; c < 3 * n; ++c) f_sigma_sum += pred.forces_uncertainty[3 * first + c];
             if (have_energy) {
                 e.add((energy - *f.energy()) / static_cast<double>(n));
                 E.push_back(energy);
@@ -164,6 +168,8 @@ int cmd_eval_llpr_xyz(const Args& args) {
     if (F.size() >= 2)
         for (auto& kv : uq_metrics("forces_", as_tensor(F), as_tensor(F_sigma), as_tensor(F_ref))) uq.push_back(kv);
     for (const auto& [k, v] : uq) metrics[k] = v;
+    metrics["energy_uncertainty_mean"] = sigma_sum / static_cast<double>(frames.size());
+    if (K > 0) metrics["forces_uncertainty_mean"] = f_sigma_sum / static_cast<double>(3 * n_atoms);
     metrics["atoms_per_second"] = seconds > 0 ? static_cast<double>(n_atoms) / seconds : 0.0;
 
     desc::write_extxyz(out_path, out);
@@ -176,6 +182,7 @@ int cmd_eval_llpr_xyz(const Args& args) {
         if (e.n) std::printf("energy RMSE (per atom): %.2f meV, MAE: %.2f meV\n", 1e3 * e.rmse(), 1e3 * e.mae());
         if (fo.n) std::printf("forces RMSE: %.2f meV/A, MAE: %.2f meV/A\n", 1e3 * fo.rmse(), 1e3 * fo.mae());
         for (const auto& [k, v] : uq) std::printf("%s: %.6g\n", k.c_str(), v);
+        if (uq.empty()) std::printf("energy_uncertainty_mean: %.6g\n", metrics["energy_uncertainty_mean"].as_number());
     }
     return 0;
 }
