@@ -7,6 +7,8 @@
 #include <cmath>
 #include <sstream>
 
+#include "autodiff/ops.hpp"
+#include "autodiff/random.hpp"
 #include "cli/llpr_options.hpp"
 #include "descriptors/extxyz.hpp"
 #include "nn/json.hpp"
@@ -177,4 +179,44 @@ TEST_CASE("llpr cli: bad input is one line, non-zero exit, no output", "[cli][ll
     CHECK(r.status != 0);
     CHECK(r.lines().size() == 1);
     CHECK_THAT(r.output, Catch::Contains("not implemented yet"));
+}
+
+TEST_CASE("acceptance: examples/ethanol wrapped with llpr.toml is calibrated on test.xyz", "[cli][llpr][acceptance]") {
+    // The example's own options (5 epochs, about a second) and llpr.toml (automatic regulariser,
+    // absolute_residuals, 128 members), in a temporary copy of examples/ethanol.
+    TempDir dir;
+    for (const char* f : {"options.toml", "llpr.toml", "train.xyz", "test.xyz"})
+        copy_to(repo_file(std::string("examples/ethanol/") + f), dir.file(f));
+    RunResult t = run_cli("train options.toml -o model.ckpt --run-dir run", dir.str());
+    INFO(t.output);
+    REQUIRE(t.status == 0);
+    RunResult w = run_cli("train llpr.toml -o model-llpr.ckpt --run-dir llpr", dir.str());
+    INFO(w.output);
+    REQUIRE(w.status == 0);
+    CHECK_THAT(w.output, Catch::Contains("llpr: 900 training, 100 validation, 0 test structures"));
+    RunResult e = run_cli("eval model-llpr.ckpt test.xyz -o pred.xyz --json", dir.str());
+    INFO(e.output);
+    REQUIRE(e.status == 0);
+    nn::Json j = nn::Json::parse(e.output);
+    CHECK(j["energy_zms"].as_number() > 0.5);
+    CHECK(j["energy_zms"].as_number() < 2.0);
+    CHECK(j["energy_spearman"].as_number() > 0.2);  // clearly positive (0.44 at the time of writing)
+    CHECK(j["forces_zms"].as_number() > 0.5);
+    CHECK(j["forces_zms"].as_number() < 2.0);
+    CHECK(j["energy_coverage_2sigma"].as_number() > 0.85);
+    // displaced test geometries (no hotter trajectory is stored): N(0, 0.1^2) A per coordinate
+    std::vector<desc::System> hot = desc::read_extxyz(dir.file("test.xyz"));
+    ad::Rng rng(3);
+    for (auto& f : hot) {
+        f.positions = ad::add(f.positions, rng.normal(f.positions.shape(), 0.0, 0.1));
+        f.erase_info("energy");
+        f.erase_array("forces");
+    }
+    desc::write_extxyz(dir.file("hot.xyz"), hot);
+    RunResult h = run_cli("eval model-llpr.ckpt hot.xyz -o hot_pred.xyz --json", dir.str());
+    INFO(h.output);
+    REQUIRE(h.status == 0);
+    nn::Json jh = nn::Json::parse(h.output);
+    CHECK(jh["energy_uncertainty_mean"].as_number() > 3 * j["energy_uncertainty_mean"].as_number());
+    CHECK(jh["forces_uncertainty_mean"].as_number() > 2 * j["forces_uncertainty_mean"].as_number());
 }
