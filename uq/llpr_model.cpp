@@ -548,6 +548,41 @@ LlprPrediction LlprModel::predict(const Batch& b, EnsembleForces ensemble_forces
     return p;
 }
 
+// ---------------------------------------------------------------------------- names
+
+std::vector<std::pair<std::string, Tensor>> named_outputs(const LlprPrediction& p) {
+    const std::vector<std::pair<std::string, const Tensor*>> all = {
+        {"energy", &p.energies},
+        {"energy_uncertainty", &p.energy_uncertainty},
+        {"mtt::aux::energy_uncertainty", &p.energy_uncertainty},
+        {"energy_uncertainty/per_atom", &p.atom_energy_uncertainty},
+        {"mtt::aux::energy_uncertainty/per_atom", &p.atom_energy_uncertainty},
+        {"energy_ensemble", &p.energy_ensemble},
+        {"mtt::aux::energy_ensemble", &p.energy_ensemble},
+        {"mtt::aux::energy_last_layer_features", &p.last_layer_features},
+        {"mtt::aux::energy_last_layer_features/per_atom", &p.atom_last_layer_features},
+        {"features", &p.features},
+        {"forces", &p.forces},
+        {"stress", &p.stress},
+        {"energy_ensemble/forces", &p.forces_ensemble},
+        {"energy_ensemble/stress", &p.stress_ensemble},
+        {"forces_uncertainty", &p.forces_uncertainty},
+    };
+    std::vector<std::pair<std::string, Tensor>> out;
+    for (const auto& [name, t] : all)
+        if (t->defined()) out.emplace_back(name, *t);
+    return out;
+}
+
+Tensor named_output(const LlprPrediction& p, const std::string& name) {
+    std::string known;
+    for (const auto& [n, t] : named_outputs(p)) {
+        if (n == name) return t;
+        known += (known.empty() ? "" : ", ") + n;
+    }
+    AD_FAIL("llpr: expected one of the outputs " << known << ", got '" << name << "'");
+}
+
 // ---------------------------------------------------------------------------- checkpoints
 
 bool holds_llpr(const nn::Checkpoint& ckpt) { return ckpt.metadata.count(std::string(kPrefix) + "format") > 0; }

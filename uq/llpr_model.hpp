@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "descriptors/system.hpp"
@@ -64,6 +65,16 @@ struct LlprPrediction {
     ad::Tensor forces_uncertainty;        ///< [n_atoms, 3] standard deviation over the members (1/(K-1))
     ad::Tensor forces_llpr_uncertainty;   ///< [n_atoms, 3] closed form alpha |G_ia L| (no sampling)
 };
+
+/// The outputs of a prediction under metatrain's names (docs/llpr.md, "Outputs"): "energy",
+/// "energy_uncertainty" and "mtt::aux::energy_uncertainty", "energy_ensemble" and
+/// "mtt::aux::energy_ensemble", "mtt::aux::energy_last_layer_features", "features", "forces",
+/// "stress", "energy_ensemble/forces", "energy_ensemble/stress", "forces_uncertainty"; per-atom
+/// outputs carry the suffix "/per_atom" ("energy_uncertainty/per_atom",
+/// "mtt::aux::energy_last_layer_features/per_atom"). Undefined outputs are left out.
+std::vector<std::pair<std::string, ad::Tensor>> named_outputs(const LlprPrediction& prediction);
+/// One output by name; an unknown or absent name is an error listing the available ones.
+ad::Tensor named_output(const LlprPrediction& prediction, const std::string& name);
 
 /// C = sum_s (phi_s / N_s)^T (phi_s / N_s) over `frames` (batches of batch_size, no graph).
 LlprCovariance soap_bpnn_llpr_covariance(const nn::bpnn::SoapBpnn& model, const std::vector<desc::System>& frames,

@@ -140,6 +140,14 @@ TEST_CASE("llpr_model: ensemble means equal the model; member forces by one Jaco
     // members re-centred on the model: the ensemble means are the prediction
     CHECK_THAT(ad::mean(p.energy_ensemble, {1}), AllClose(p.energies, 1e-12, 1e-9));
     CHECK_THAT(ad::mean(p.forces_ensemble, {2}), AllClose(p.forces, 1e-9, 1e-9));
+    // metatrain's names
+    CHECK(uq::named_output(p, "mtt::aux::energy_uncertainty").data() == p.energy_uncertainty.data());
+    CHECK(uq::named_output(p, "mtt::aux::energy_last_layer_features/per_atom").shape() == ad::Shape{n, 24});
+    CHECK(uq::named_output(p, "energy_ensemble/forces").shape() == ad::Shape{n, 3, K});
+    CHECK(uq::named_outputs(p).size() == 15);
+    REQUIRE_THROWS_WITH(uq::named_output(p, "energy_variance"),
+                        Contains("expected one of the outputs energy, energy_uncertainty,") && Contains("got 'energy_variance'"));
+    CHECK(uq::named_outputs(w.predict(b, uq::EnsembleForces::no)).size() == 12);  // no member forces
     // the model's own forces, from its autodiff graph, equal -G w_e
     nn::bpnn::EnergyForcesStress ref = nn::bpnn::predict(s.model->energy_forces_stress(b, ad::CreateGraph::no), s.scaler,
                                                          s.composition.baseline(b));
