@@ -99,9 +99,11 @@ LlprCovariance soap_bpnn_llpr_covariance(const SoapBpnn& model, const std::vecto
 //   LN'_i dx = w rs (dx - mean(dx) - xh mean(dx xh)), xh = (X_i - mu) rs, so with Bw = W_1 diag(w)
 //         W_1 LN'_i dx = rs (Bw dx - mean(dx) Bw 1 - mean(dx xh) Bw xh).
 // SOAP's Jacobian is applied per structure in the cheaper direction:
-//   forward: dX = J e_t for the 3 (n_s - 1) position directions (translation invariance gives the
-//            last atom's rows as minus the sum of the others') and 9 strain entries when periodic;
-//            then per atom one product [T, D] x [D, d1 + 2] and one [T, d1] x [d1, d];
+//   forward: dX = J e_t for T directions: 3 n_s minus those the invariances give (translations:
+//            the last atom's rows are minus the sum of the others'; molecules also rotations: atom
+//            n_s-2 needs only its direction towards the last atom), T = 3 n_s - 5, plus 9 strain
+//            entries when periodic; then one product [n_Z T, D] x [D, d1 + 1] per species block
+//            and one [T, d1] x [d1, d] per atom;
 //   reverse: column (Z, f) is one vector-Jacobian product of the rows Jh_i[f] = (M_i W_1 LN'_i)[f] of
 //            the atoms of species Z, with a Jacobian of the pairs centred on species Z only: S d
 //            products per structure, each over 1/S of the pairs.
