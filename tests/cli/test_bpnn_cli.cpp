@@ -1,5 +1,6 @@
 // soap_bpnn training options (strict schema), the trainer loop (nn/bpnn/trainer), and the
-// commands `atomgrad train` (architecture.name = "soap_bpnn") and `atomgrad eval MODEL STRUCTURES.xyz`.
+// commands `atomgrad train` (architecture.name = "soap_bpnn") and `atomgrad eval MODEL STRUCTURES.xyz`;
+// metatrain's target / loss / trainer keys, best_model_metric, --restart (byte-identical) and --init.
 // Tiny models (cutoff 4, l_max 2, n_max 2, one hidden layer of 8) on 20 ethanol frames keep each
 // case well under a second.
 #include <catch2/catch.hpp>
