@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <numeric>
 #include <random>
@@ -174,6 +175,23 @@ TrainResult train_bpnn(const BpnnTrainOptions& o, const TrainRun& run) {
         "val_loss",        "val_energy_rmse_per_atom",   "val_energy_mae_per_atom",   "val_forces_rmse",
         "val_forces_mae",  "val_strain_rmse_per_atom",   "val_strain_mae_per_atom"};
     const double nan = std::nan("");
+    if (start.restart) {
+        // Restarting into the folder of the run: keep its log rows up to the checkpoint's epoch (an
+        // interrupted run may have logged later epochs), so that the logs read as one run.
+        std::ifstream csv(join_path(result.run_dir, "train.csv"));
+        std::string row;
+        if (std::getline(csv, row) && split_csv_line(row) == columns) {
+            while (std::getline(csv, row)) {
+                std::vector<double> values;
+                for (const std::string& cell : split_csv_line(row)) values.push_back(std::strtod(cell.c_str(), nullptr));
+                if (values.size() == columns.size() && values[0] <= static_cast<double>(restart_state.epoch))
+                    csv_rows.push_back(values);
+            }
+        }
+        std::ifstream log(join_path(result.run_dir, "train.log"));
+        while (std::getline(log, row))
+            if (row.rfind("Epoch ", 0) == 0 && std::atol(row.c_str() + 6) <= restart_state.epoch) log_text += row + "\n";
+    }
     auto on_epoch = [&](const nn::bpnn::EpochLog& l, const nn::bpnn::TrainedModel& m, const nn::bpnn::TrainingState& state) {
         std::vector<double> row = {static_cast<double>(l.epoch), l.lr};
         for (const nn::bpnn::SplitMetrics* x : {&l.train, &l.val}) {

@@ -389,6 +389,22 @@ TEST_CASE("bpnn trainer: scale_targets, fixed scaling and composition weights, n
     CHECK(none.scaler.scale == Approx(std::sqrt(y2 / 5)).epsilon(1e-12));
 }
 
+TEST_CASE("bpnn trainer: per_structure_targets reports per-structure metrics", "[nn][bpnn][trainer]") {
+    std::vector<desc::System> frames = desc::read_extxyz(repo_file("tests/data/ethanol-xtb-5.xyz"));
+    nn::bpnn::TrainerSettings s = tiny_settings();
+    s.num_epochs = 1;
+    s.batch_size = 5;
+    nn::bpnn::TrainedModel m = nn::bpnn::train_soap_bpnn(frames, {}, s);
+    nn::bpnn::SplitMetrics per_atom = nn::bpnn::evaluate(*m.model, m.composition, m.scaler, frames, s);
+    s.loss.per_structure = true;
+    nn::bpnn::SplitMetrics per_structure = nn::bpnn::evaluate(*m.model, m.composition, m.scaler, frames, s);
+    // every ethanol frame has 9 atoms: energy errors 9x, forces unchanged, loss on E_s instead of E_s / 9
+    CHECK(per_structure.energy_rmse_per_atom == Approx(9 * per_atom.energy_rmse_per_atom).epsilon(1e-12));
+    CHECK(per_structure.energy_mae_per_atom == Approx(9 * per_atom.energy_mae_per_atom).epsilon(1e-12));
+    CHECK(per_structure.forces_rmse == per_atom.forces_rmse);
+    CHECK(per_structure.loss > per_atom.loss);
+}
+
 TEST_CASE("bpnn trainer: best_model_metric picks the epoch metatrain would", "[nn][bpnn][trainer]") {
     // epoch:           1      2      3
     // energy RMSE      1.0    0.5    0.8
@@ -456,6 +472,14 @@ TEST_CASE("bpnn cli: --restart continues byte for byte, --init starts from given
     CHECK_FALSE(resumed.output.find("Epoch    1") != std::string::npos);
     CHECK(read_text(dir.file("resumed.ckpt")) == read_text(dir.file("full.ckpt")));
     CHECK(read_text(dir.file("run2/checkpoints/epoch_4.ckpt")) == read_text(dir.file("run/checkpoints/epoch_4.ckpt")));
+
+    // restarting into the run's own folder keeps its log rows up to the checkpoint: one row per epoch
+    const std::string full_csv = read_text(dir.file("run/train.csv"));
+    REQUIRE(run_cli("train options.toml -o again.ckpt --run-dir run --restart run/checkpoints/epoch_2.ckpt", dir.str())
+                .status == 0);
+    CHECK(read_text(dir.file("run/train.csv")) == full_csv);
+    CHECK(lines_of(read_text(dir.file("run/train.log"))).size() == 4);
+    CHECK(read_text(dir.file("again.ckpt")) == read_text(dir.file("full.ckpt")));
 
     // options_restart.toml: absolute paths, usable from anywhere, the same settings
     const std::string restart_text = read_text(dir.file("run/options_restart.toml"));
