@@ -78,7 +78,7 @@ const std::map<std::string, Kind>& bpnn_option_keys() {
             {kTrain + "loss_weights.stress", Kind::floating},
             {kLoss + ".energy.gradients", Kind::table},
             {"training_set", Kind::table},
-            {"training_set.systems", Kind::table},
+            {"training_set.systems", Kind::string_or_table},
             {"training_set.systems.read_from", Kind::string},
             {"training_set.systems.length_unit", Kind::string},
             {"training_set.targets", Kind::table},
@@ -289,9 +289,11 @@ BpnnTrainOptions parse_bpnn_options(const Options& o) {
     }
 
     // ---- data and targets
-    AD_CHECK(o.has("training_set.systems.read_from"),
+    // metatrain's short form systems = "file.xyz" is [training_set.systems] read_from = "file.xyz"
+    const std::string systems = o.is_string("training_set.systems") ? "training_set.systems" : "training_set.systems.read_from";
+    AD_CHECK(o.has(systems),
              o.name() << ": expected 'training_set.systems.read_from' (the training structures), got none");
-    r.train_path = o.get_string("training_set.systems.read_from", "");
+    r.train_path = o.get_string(systems, "");
     const std::string e = kEnergy + ".";
     s.energy_key = o.get_string(e + "key", "energy");
     const std::string unit = o.get_string(e + "unit", "eV");

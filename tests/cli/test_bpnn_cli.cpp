@@ -246,6 +246,9 @@ TEST_CASE("bpnn_options: target gradients as booleans, keys or tables; errors", 
     CHECK(b.settings.forces_key == "f2");
     CHECK(b.settings.stress_key == "s2");
     CHECK(parse(bpnn_options("d.xyz", 1, 1, "", "stress = false\nforces = {}\n")).settings.forces_key == "forces");
+    // metatrain's short form of the systems
+    CHECK(parse(replace(bpnn_options("d.xyz"), "[training_set.systems]\nread_from = \"d.xyz\"\n",
+                        "[training_set]\nsystems = \"s.xyz\"\n")).train_path == "s.xyz");
     REQUIRE_THROWS_WITH(parse(bpnn_options("d.xyz", 1, 1, "", "forces = {key = \"f\", read_from = \"other.xyz\"}\n")),
                         Catch::Contains("options.toml:") &&
                             Catch::Contains("'training_set.targets.energy.forces.read_from' expected the systems file "
