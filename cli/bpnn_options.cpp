@@ -54,6 +54,7 @@ const std::map<std::string, Kind>& bpnn_option_keys() {
             {"architecture.model.bpnn.num_neurons_per_layer", Kind::integer},
             {"architecture.model.bpnn.layernorm", Kind::boolean},
             {"architecture.model.heads", Kind::table},
+            {"architecture.model.zbl", Kind::boolean},
             {"architecture.model.heads.energy", Kind::string},
             {"architecture.training", Kind::table},
             {kTrain + "num_epochs", Kind::integer},
@@ -215,6 +216,7 @@ BpnnTrainOptions parse_bpnn_options(const Options& o) {
     h.num_hidden_layers = static_cast<int>(positive(o, m + "bpnn.num_hidden_layers", h.num_hidden_layers, 0));
     h.num_neurons_per_layer = static_cast<int>(positive(o, m + "bpnn.num_neurons_per_layer", h.num_neurons_per_layer, 1));
     h.layernorm = o.get_bool(m + "bpnn.layernorm", h.layernorm);
+    h.zbl = o.get_bool(m + "zbl", h.zbl);
     const std::string head = o.get_string(m + "heads.energy", "linear");
     o.require_one_of(m + "heads.energy", head, {"linear", "mlp"});
     h.energy_head = nn::bpnn::parse_head(head);

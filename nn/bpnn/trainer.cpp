@@ -10,6 +10,7 @@
 
 #include "autodiff/error.hpp"
 #include "autodiff/ops.hpp"
+#include "nn/bpnn/zbl.hpp"
 #include "nn/optim.hpp"
 #include "nn/scheduler.hpp"
 
@@ -124,13 +125,28 @@ Targets physical_targets(const std::vector<desc::System>& frames, const TrainerS
     return targets_of(frames, s.energy_key, s.forces_key, s.stress_key, s.virial_key);
 }
 
-/// Targets for the network: baseline removed, divided by the scale.
+/// The ZBL terms of a batch's frames when the model adds them, else nothing (undefined tensors).
+EnergyForcesStress zbl_terms(const std::vector<desc::System>& frames, const BpnnHypers& hypers) {
+    return hypers.zbl ? zbl_baseline(frames) : EnergyForcesStress{};
+}
+
+/// Targets for the network: baselines (composition, ZBL) removed, divided by the scale.
 Targets scaled_targets(const Targets& physical, const Batch& batch, const CompositionModel& composition,
-                       const EnergyScaler& scaler) {
+                       const EnergyScaler& scaler, const EnergyForcesStress& repulsion) {
     Targets t = physical;
-    t.energies = (physical.energies - composition.baseline(batch)).clone();
+    const EnergyForcesStress rest =
+        remove_baseline({physical.energies - composition.baseline(batch), physical.forces, physical.stress}, repulsion);
+    t.energies = rest.energies.clone();
+    if (t.forces.defined()) t.forces = rest.forces.clone();
+    if (t.stress.defined()) t.stress = rest.stress.clone();
     scaler.scale_down(t.energies, t.forces, t.stress);
     return t;
+}
+
+/// Physical predictions: scale, composition baseline and ZBL added to the network's outputs.
+EnergyForcesStress physical(const EnergyForcesStress& net, const CompositionModel& composition,
+                            const EnergyScaler& scaler, const Batch& batch, const EnergyForcesStress& repulsion) {
+    return add_baseline(predict(net, scaler, composition.baseline(batch)), repulsion);
 }
 
 NamedTensors copy_state(const NamedTensors& state) {
@@ -185,6 +201,14 @@ void check_training_frames(const std::vector<desc::System>& frames, const Traine
     }
 }
 
+EnergyForcesStress predict_frames(const SoapBpnn& model, const CompositionModel& composition,
+                                  const EnergyScaler& scaler, const std::vector<desc::System>& frames) {
+    const Batch batch = make_batch(frames, model.hypers().cutoff);
+    const EnergyForcesStress net = model.energy_forces_stress(batch, ad::CreateGraph::no);
+    ad::NoGrad no_grad;
+    return physical(net, composition, scaler, batch, zbl_terms(frames, model.hypers()));
+}
+
 SplitMetrics evaluate(const SoapBpnn& model, const CompositionModel& composition, const EnergyScaler& scaler,
                       const std::vector<desc::System>& frames, const TrainerSettings& s) {
     ErrorSums sums;
@@ -196,10 +220,11 @@ SplitMetrics evaluate(const SoapBpnn& model, const CompositionModel& composition
         Batch batch = make_batch(part, model.hypers().cutoff);
         EnergyForcesStress net = network(model, batch, s, ad::CreateGraph::no);
         Targets phys = physical_targets(part, s);
-        Targets t = scaled_targets(phys, batch, composition, scaler);
+        const EnergyForcesStress repulsion = zbl_terms(part, model.hypers());
+        Targets t = scaled_targets(phys, batch, composition, scaler, repulsion);
         sums.loss += energy_loss(net, t, batch, s.loss).total.item();  // summed over batches, as metatrain
         ad::NoGrad no_grad;
-        sums.add(predict(net, scaler, composition.baseline(batch)), phys, batch, s);
+        sums.add(physical(net, composition, scaler, batch, repulsion), phys, batch, s);
     }
     return sums.metrics();
 }
@@ -213,7 +238,6 @@ TrainedModel train_soap_bpnn(const std::vector<desc::System>& train, const std::
              "architecture.training.batch_size: expected 1 .. " << n_train << " (the training frames), got "
                                                                << s.batch_size);
     AD_CHECK(s.num_epochs >= 1, "architecture.training.num_epochs: expected >= 1, got " << s.num_epochs);
-    AD_CHECK(!s.zbl, "train_soap_bpnn: expected zbl = false, got true; the ZBL baseline is not available here");
 
     TrainedModel out;
     std::vector<int> species = desc::unique_numbers(train);
@@ -227,7 +251,8 @@ TrainedModel train_soap_bpnn(const std::vector<desc::System>& train, const std::
         std::vector<double> energies;
         for (const desc::System& f : train) {
             numbers.push_back(f.numbers);
-            energies.push_back(f.require_energy(s.energy_key));
+            // the composition is fitted to what the other baseline (ZBL) leaves, as metatrain's
+            energies.push_back(f.require_energy(s.energy_key) - (s.hypers.zbl ? zbl(f).energy : 0.0));
         }
         if (s.remove_composition_contribution) {
             out.composition = CompositionModel::fit(numbers, energies, species, s.fixed_composition_weights);
@@ -291,7 +316,8 @@ TrainedModel train_soap_bpnn(const std::vector<desc::System>& train, const std::
                 pick(train, order, b, std::min(train.size(), b + static_cast<size_t>(s.batch_size)));
             Batch batch = make_batch(part, s.hypers.cutoff);
             Targets phys = physical_targets(part, s);
-            Targets t = scaled_targets(phys, batch, out.composition, out.scaler);
+            const EnergyForcesStress repulsion = zbl_terms(part, s.hypers);
+            Targets t = scaled_targets(phys, batch, out.composition, out.scaler, repulsion);
             EnergyForcesStress net = network(model, batch, s, cg);
             LossTerms loss = energy_loss(net, t, batch, s.loss);
             log.lr = schedule.lr_at(step);
@@ -305,7 +331,7 @@ TrainedModel train_soap_bpnn(const std::vector<desc::System>& train, const std::
                                                                      << "; lower architecture.training.learning_rate");
             sums.loss += value;
             ad::NoGrad no_grad;  // metrics of the step's (pre-update) predictions, as metatrain's
-            sums.add(predict(net, out.scaler, out.composition.baseline(batch)), phys, batch, s);
+            sums.add(physical(net, out.composition, out.scaler, batch, repulsion), phys, batch, s);
         }
         log.train = sums.metrics();
         if (!val.empty()) {

@@ -47,7 +47,6 @@ struct TrainerSettings {
     std::optional<double> fixed_scaling_weight;  ///< fixed_scaling_weights.energy
     std::map<int, double> fixed_composition_weights;  ///< Z -> eV, kept as given
     bool remove_composition_contribution = true;  ///< false: no composition baseline (all weights 0)
-    bool zbl = false;  ///< ZBL baseline (nn/bpnn/zbl, another change); must stay false here
 
     bool use_forces() const { return !forces_key.empty(); }
     bool use_strain() const { return !stress_key.empty() || !virial_key.empty(); }
@@ -124,6 +123,11 @@ using EpochCallback = std::function<void(const EpochLog&, const TrainedModel&, c
 TrainedModel train_soap_bpnn(const std::vector<desc::System>& train, const std::vector<desc::System>& val,
                              const TrainerSettings& settings, const EpochCallback& on_epoch = {},
                              const TrainStart& start = {});
+
+/// Physical predictions for `frames` (one batch, no graph): scale * (E, F, stress) of the network
+/// + the composition baseline on E + the ZBL terms when the model has them (hypers.zbl).
+EnergyForcesStress predict_frames(const SoapBpnn& model, const CompositionModel& composition,
+                                  const EnergyScaler& scaler, const std::vector<desc::System>& frames);
 
 /// Metrics of a trained model (with baseline and scaler) on frames, in batches of `batch_size`.
 SplitMetrics evaluate(const SoapBpnn& model, const CompositionModel& composition, const EnergyScaler& scaler,

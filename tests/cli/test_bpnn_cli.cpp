@@ -12,6 +12,7 @@
 #include "nn/checkpoint.hpp"
 #include "descriptors/extxyz.hpp"
 #include "nn/bpnn/trainer.hpp"
+#include "nn/bpnn/zbl.hpp"
 #include "nn/json.hpp"
 #include "tests/cli/cli_helpers.hpp"
 
@@ -522,4 +523,49 @@ TEST_CASE("bpnn cli: --restart continues byte for byte, --init starts from given
     CHECK_THAT(r.output, Catch::Contains("--init: expected a model with the options' hypers"));
     CHECK_FALSE(fs::exists(dir.file("run5")));
     CHECK_FALSE(fs::exists(dir.file("run6")));
+}
+
+TEST_CASE("bpnn trainer: zbl = true removes the ZBL terms from the targets and adds them to predictions",
+          "[nn][bpnn][trainer][zbl]") {
+    // Frames squeezed to 60 % so that C-H, O-H and C-O pairs fall inside r_cov(Z_i) + r_cov(Z_j),
+    // where ZBL is not zero.
+    std::vector<desc::System> frames = desc::read_extxyz(repo_file("tests/data/ethanol-xtb-5.xyz"));
+    for (desc::System& f : frames)
+        for (long k = 0; k < f.positions.numel(); ++k) f.positions.data()[k] *= 0.6;
+    nn::bpnn::TrainerSettings s = tiny_settings();
+    s.num_epochs = 1;
+    s.batch_size = 5;
+    s.hypers.zbl = true;
+    nn::bpnn::TrainedModel trained = nn::bpnn::train_soap_bpnn(frames, {}, s);
+    CHECK(trained.model->hypers().zbl);
+
+    // the composition and the scale are fitted to E - E_ZBL
+    std::vector<std::vector<int>> numbers;
+    std::vector<double> rest;
+    for (const desc::System& f : frames) {
+        const double e_zbl = nn::bpnn::zbl(f).energy;
+        REQUIRE(e_zbl > 1.0);  // eV: the squeeze makes the term matter
+        numbers.push_back(f.numbers);
+        rest.push_back(f.require_energy() - e_zbl);
+    }
+    const auto comp = nn::bpnn::CompositionModel::fit(numbers, rest, {1, 6, 8});
+    for (int Z : {1, 6, 8}) CHECK(trained.composition.weights.at(Z) == Approx(comp.weights.at(Z)).epsilon(1e-12));
+    CHECK(trained.scaler.scale == Approx(nn::bpnn::EnergyScaler::fit(comp.remove(numbers, rest)).scale).epsilon(1e-12));
+
+    // predictions = those of the same weights without ZBL + the ZBL terms
+    nn::bpnn::BpnnHypers h = trained.model->hypers();
+    h.zbl = false;
+    ad::Rng rng(0);
+    nn::bpnn::SoapBpnn plain(h, trained.model->species(), rng);
+    plain.load_state_dict(trained.model->state_dict());
+    const auto with = nn::bpnn::predict_frames(*trained.model, trained.composition, trained.scaler, frames);
+    const auto without = nn::bpnn::predict_frames(plain, trained.composition, trained.scaler, frames);
+    const auto terms = nn::bpnn::zbl_baseline(frames);
+    for (long k = 0; k < 5; ++k) CHECK(with.energies[k] - without.energies[k] == Approx(terms.energies[k]).epsilon(1e-12));
+    for (long c = 0; c < terms.forces.numel(); ++c)
+        CHECK(with.forces[c] - without.forces[c] == Approx(terms.forces[c]).epsilon(1e-10).margin(1e-10));
+
+    // the flag travels with the checkpoint
+    auto back = nn::bpnn::SoapBpnn::from_checkpoint(trained.model->to_checkpoint());
+    CHECK(back->hypers().zbl);
 }
