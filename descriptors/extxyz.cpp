@@ -1,5 +1,5 @@
 // Extended-XYZ reader and writer. The reader walks the file once with pointers (std::from_chars,
-// no stream per token): 1000 ethanol frames load in a few milliseconds.
+// no stream per token): 1000 ethanol frames load in about 18 ms, most of it check_geometry.
 // Follows ASE 3.22's ase/io/extxyz.py: Lattice rows are a, b, c; Lattice without pbc means
 // pbc="T T T"; a comment line without Properties means species:S:1:pos:R:3; a bare key means T.
 //
