@@ -20,6 +20,7 @@
 #include "autodiff/error.hpp"
 #include "descriptors/extxyz.hpp"
 #include "nn/bpnn/bpnn.hpp"
+#include "nn/bpnn/trainer.hpp"
 #include "nn/checkpoint.hpp"
 #include "nn/json.hpp"
 
@@ -130,14 +131,14 @@ int cmd_eval_xyz(const Args& args) {
         std::vector<desc::System> part(frames.begin() + static_cast<long>(b),
                                        frames.begin() + static_cast<long>(std::min(frames.size(), b + bs)));
         const auto t0 = std::chrono::steady_clock::now();
-        nn::bpnn::Batch batch = nn::bpnn::make_batch(part, model->hypers().cutoff);
-        nn::bpnn::EnergyForcesStress pred = nn::bpnn::predict(
-            model->energy_forces_stress(batch, ad::CreateGraph::no), scaler, composition.baseline(batch));
+        // scale, composition baseline and (when the model has it) ZBL included
+        const nn::bpnn::EnergyForcesStress pred = nn::bpnn::predict_frames(*model, composition, scaler, part);
         seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        for (size_t k = 0; k < part.size(); ++k) {
+        long first = 0;  // first atom of frame k in the batch
+        for (size_t k = 0; k < part.size(); first += part[k].n_atoms(), ++k) {
             const size_t s = b + k;
             desc::System& o = out[s];
-            const long first = batch.offsets[k], n = o.n_atoms();
+            const long n = o.n_atoms();
             const double energy = pred.energies[static_cast<long>(k)];
             ad::Tensor forces = ad::Tensor::zeros({n, 3});
             for (long c = 0; c < 3 * n; ++c) forces.data()[c] = pred.forces[3 * first + c];

@@ -190,8 +190,14 @@ void check_training_frames(const std::vector<desc::System>& frames, const Traine
             AD_CHECK(c && c->n_cols == 3, f.where() << ": expected the per-atom forces key '" << s.forces_key
                                                     << "' (3 reals), got a frame without it; set forces = false to "
                                                        "train on energies only");
+            f.require_forces(s.forces_key);  // finite values, before any output is written
         }
         const std::string& strain_key = s.virial_key.empty() ? s.stress_key : s.virial_key;
+        if (!strain_key.empty() && f.any_pbc())
+            AD_CHECK(f.find_info(strain_key), f.where() << ": expected the " << (s.virial_key.empty() ? "stress" : "virial")
+                                                        << " key '" << strain_key << "' in this periodic frame, got a "
+                                                        << "frame without it; set " << (s.virial_key.empty() ? "stress" : "virial")
+                                                        << " = false to train without it");
         if (!strain_key.empty() && f.find_info(strain_key)) {
             AD_CHECK(f.any_pbc() && std::abs(f.volume()) > 0,
                      f.where() << ": expected a periodic cell for the " << (s.virial_key.empty() ? "stress" : "virial")

@@ -137,6 +137,15 @@ TEST_CASE("bpnn trainer: bad input errors", "[nn][bpnn][trainer]") {
     s.batch_size = 2;
     REQUIRE_THROWS_WITH(nn::bpnn::train_soap_bpnn(frames, {}, s),
                         Catch::Contains("frame 2") && Catch::Contains("energy key 'energy'"));
+
+    // stress asked for: every periodic frame must have it
+    std::vector<desc::System> cells = desc::read_extxyz(repo_file("tests/data/cu-emt-6.xyz"));
+    REQUIRE(cells[3].any_pbc());
+    cells[3].erase_info("stress");
+    s.stress_key = "stress";
+    REQUIRE_THROWS_WITH(nn::bpnn::train_soap_bpnn(cells, {}, s),
+                        Catch::Contains("frame 3") && Catch::Contains("stress key 'stress'") &&
+                            Catch::Contains("set stress = false"));
 }
 
 TEST_CASE("bpnn cli: train writes the run folder, eval writes predictions and metrics", "[cli][bpnn_cli]") {
