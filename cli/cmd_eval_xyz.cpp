@@ -1,9 +1,12 @@
 // atomgrad eval MODEL.ckpt STRUCTURES.xyz [-o predictions.xyz] [--json]
-// Predicted energy (eV), forces (eV/A) and, for periodic frames, stress (eV/A^3, 9 numbers, ASE's
-// sign convention) replace the keys energy / forces / stress in a copy of every frame; all other
-// keys are kept. When every frame has a reference energy the metrics are printed (eV, eV/A):
+// predictions.xyz is a copy of every frame in which the keys ASE reads as calculator results hold
+// the model's predictions: energy (eV), forces (eV/A) and, for periodic frames, stress (eV/A^3,
+// 9 numbers, ASE's sign convention). A reference the input carried under such a key is kept as
+// ref_<key> (ref_energy, ref_forces, ref_stress, ...); an input that already has ref_<key> (an
+// earlier predictions.xyz) keeps it and its <key> is replaced. All other keys are kept as they are.
+// Metrics against the references each frame has (eV, eV/A, eV/A^3):
 //   energy_{rmse,mae}_per_atom over structures of (E - E*)/n_s; forces_{rmse,mae} over all
-//   components (frames with forces); stress_{rmse,mae} over the periodic frames with stress;
+//   components of the frames with forces; stress_{rmse,mae} over the periodic frames with stress;
 // plus atoms_per_second of the model evaluation (energy, forces and stress, batches of 8).
 // Everything is checked and computed before predictions.xyz is written (atomically).
 #include "cli/cmd_eval_xyz.hpp"
@@ -12,10 +15,12 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 
 #include "autodiff/error.hpp"
 #include "descriptors/extxyz.hpp"
 #include "nn/bpnn/bpnn.hpp"
+#include "nn/bpnn/trainer.hpp"
 #include "nn/checkpoint.hpp"
 #include "nn/json.hpp"
 
@@ -27,6 +32,34 @@ bool ends_with(const std::string& s, const std::string& suffix) {
     return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+// The keys ASE 3.22 turns into calculator results when it reads extended XYZ (ase/io/extxyz.py:
+// per_config_properties, per_atom_properties). metatrain's `mtt eval` writes its predictions under
+// the first ones; the references move to ref_<key>, so ase.io.read gives predictions only in
+// atoms.calc and the references in atoms.info / atoms.arrays.
+const char* const kPerFrameResults[] = {"energy", "free_energy", "stress", "dipole", "magmom"};
+const char* const kPerAtomResults[] = {"forces", "energies", "stresses", "charges", "magmoms"};
+
+// <key> -> ref_<key> for every calculator-result key of the frame (in place, order kept).
+void keep_references(desc::System& f) {
+    for (const char* key : kPerFrameResults) {
+        const std::string ref = std::string("ref_") + key;
+        if (f.find_info(ref)) {
+            f.erase_info(key);  // an earlier prediction
+            continue;
+        }
+        for (auto& kv : f.info_raw)
+            if (kv.first == key) kv.first = ref;
+    }
+    for (const char* key : kPerAtomResults) {
+        const std::string ref = std::string("ref_") + key;
+        if (f.find_array(ref)) {
+            f.erase_array(key);
+            continue;
+        }
+        if (desc::AtomColumn* a = f.find_array(key)) a->name = ref;
+    }
+}
+
 struct Sums {
     double sq = 0, abs = 0;
     long n = 0;
@@ -35,6 +68,8 @@ struct Sums {
         abs += std::abs(d);
         ++n;
     }
+    double rmse() const { return std::sqrt(sq / static_cast<double>(n)); }
+    double mae() const { return abs / static_cast<double>(n); }
 };
 
 }  // namespace
@@ -74,10 +109,20 @@ int cmd_eval_xyz(const Args& args) {
                      f.where() << ": expected elements the model was trained on, got "
                                << desc::element_symbol(z) << " (Z = " << z << ")");
 
-    // ---- predictions (timed) and metrics
+    // ---- references (read before the model runs: a malformed one stops here)
     std::vector<desc::System> out = frames;
-    bool have_energy = true;
-    for (const desc::System& f : frames) have_energy = have_energy && f.energy().has_value();
+    for (desc::System& o : out) keep_references(o);
+    std::vector<std::optional<double>> ref_energy(out.size());
+    std::vector<ad::Tensor> ref_forces(out.size()), ref_stress(out.size());
+    for (size_t s = 0; s < out.size(); ++s) {
+        const desc::System& o = out[s];
+        ref_energy[s] = o.energy("ref_energy");
+        const desc::AtomColumn* c = o.find_array("ref_forces");
+        if (c && c->type == 'R' && c->n_cols == 3) ref_forces[s] = o.require_forces("ref_forces");
+        if (o.any_pbc() && o.find_info("ref_stress")) ref_stress[s] = o.require_stress("ref_stress");
+    }
+
+    // ---- predictions (timed) and metrics
     Sums e, fo, st;
     long n_atoms = 0;
     double seconds = 0;
@@ -86,34 +131,27 @@ int cmd_eval_xyz(const Args& args) {
         std::vector<desc::System> part(frames.begin() + static_cast<long>(b),
                                        frames.begin() + static_cast<long>(std::min(frames.size(), b + bs)));
         const auto t0 = std::chrono::steady_clock::now();
-        nn::bpnn::Batch batch = nn::bpnn::make_batch(part, model->hypers().cutoff);
-        nn::bpnn::EnergyForcesStress pred = nn::bpnn::predict(
-            model->energy_forces_stress(batch, ad::CreateGraph::no), scaler, composition.baseline(batch));
+        // scale, composition baseline and (when the model has it) ZBL included
+        const nn::bpnn::EnergyForcesStress pred = nn::bpnn::predict_frames(*model, composition, scaler, part);
         seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        for (size_t k = 0; k < part.size(); ++k) {
-            const desc::System& f = part[k];
-            desc::System& o = out[b + k];
-            const long first = batch.offsets[k], n = f.n_atoms();
+        long first = 0;  // first atom of frame k in the batch
+        for (size_t k = 0; k < part.size(); first += part[k].n_atoms(), ++k) {
+            const size_t s = b + k;
+            desc::System& o = out[s];
+            const long n = o.n_atoms();
             const double energy = pred.energies[static_cast<long>(k)];
             ad::Tensor forces = ad::Tensor::zeros({n, 3});
             for (long c = 0; c < 3 * n; ++c) forces.data()[c] = pred.forces[3 * first + c];
             ad::Tensor stress = ad::Tensor::zeros({3, 3});
             for (long c = 0; c < 9; ++c) stress.data()[c] = pred.stress[9 * static_cast<long>(k) + c];
-            if (have_energy) {
-                e.add((energy - *f.energy()) / static_cast<double>(n));
-                const desc::AtomColumn* ref_f = f.find_array("forces");
-                if (ref_f && ref_f->n_cols == 3 && ref_f->type == 'R') {
-                    ad::Tensor ref = f.require_forces();
-                    for (long c = 0; c < 3 * n; ++c) fo.add(forces[c] - ref[c]);
-                }
-                if (f.any_pbc() && f.find_info("stress")) {
-                    ad::Tensor ref = f.require_stress();
-                    for (long c = 0; c < 9; ++c) st.add(stress[c] - ref[c]);
-                }
-            }
+            if (ref_energy[s]) e.add((energy - *ref_energy[s]) / static_cast<double>(n));
+            if (ref_forces[s].defined())
+                for (long c = 0; c < 3 * n; ++c) fo.add(forces[c] - ref_forces[s][c]);
+            if (ref_stress[s].defined())
+                for (long c = 0; c < 9; ++c) st.add(stress[c] - ref_stress[s][c]);
             o.set_energy(energy);
             o.set_forces(forces);
-            if (f.any_pbc()) o.set_stress(stress);
+            if (o.any_pbc()) o.set_stress(stress);
             n_atoms += n;
         }
     }
@@ -121,16 +159,16 @@ int cmd_eval_xyz(const Args& args) {
     metrics["n_structures"] = static_cast<double>(frames.size());
     metrics["n_atoms"] = static_cast<double>(n_atoms);
     if (e.n) {
-        metrics["energy_rmse_per_atom"] = std::sqrt(e.sq / static_cast<double>(e.n));
-        metrics["energy_mae_per_atom"] = e.abs / static_cast<double>(e.n);
+        metrics["energy_rmse_per_atom"] = e.rmse();
+        metrics["energy_mae_per_atom"] = e.mae();
     }
     if (fo.n) {
-        metrics["forces_rmse"] = std::sqrt(fo.sq / static_cast<double>(fo.n));
-        metrics["forces_mae"] = fo.abs / static_cast<double>(fo.n);
+        metrics["forces_rmse"] = fo.rmse();
+        metrics["forces_mae"] = fo.mae();
     }
     if (st.n) {
-        metrics["stress_rmse"] = std::sqrt(st.sq / static_cast<double>(st.n));
-        metrics["stress_mae"] = st.abs / static_cast<double>(st.n);
+        metrics["stress_rmse"] = st.rmse();
+        metrics["stress_mae"] = st.mae();
     }
     metrics["atoms_per_second"] = seconds > 0 ? static_cast<double>(n_atoms) / seconds : 0.0;
 
@@ -140,12 +178,9 @@ int cmd_eval_xyz(const Args& args) {
     } else {
         std::printf("%zu structures, %ld atoms: predictions written to %s (%.0f atoms/s)\n", frames.size(), n_atoms,
                     out_path.c_str(), metrics["atoms_per_second"].as_number());
-        if (e.n)
-            std::printf("energy RMSE (per atom): %.2f meV, MAE: %.2f meV\n", 1e3 * std::sqrt(e.sq / static_cast<double>(e.n)),
-                        1e3 * e.abs / static_cast<double>(e.n));
-        if (fo.n)
-            std::printf("forces RMSE: %.2f meV/A, MAE: %.2f meV/A\n", 1e3 * std::sqrt(fo.sq / static_cast<double>(fo.n)),
-                        1e3 * fo.abs / static_cast<double>(fo.n));
+        if (e.n) std::printf("energy RMSE (per atom): %.2f meV, MAE: %.2f meV\n", 1e3 * e.rmse(), 1e3 * e.mae());
+        if (fo.n) std::printf("forces RMSE: %.2f meV/A, MAE: %.2f meV/A\n", 1e3 * fo.rmse(), 1e3 * fo.mae());
+        if (st.n) std::printf("stress RMSE: %.3f meV/A^3, MAE: %.3f meV/A^3\n", 1e3 * st.rmse(), 1e3 * st.mae());
     }
     return 0;
 }

@@ -6,9 +6,11 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 
 #include "autodiff/error.hpp"
 #include "autodiff/ops.hpp"
+#include "cli/cmd_eval_xyz.hpp"
 #include "descriptors/extxyz.hpp"
 #include "nn/checkpoint.hpp"
 #include "nn/json.hpp"
@@ -77,10 +79,20 @@ int cmd_eval_llpr_xyz(const Args& args) {
                                << " (Z = " << z << ")");
     const long K = wrapped.n_members();
 
-    // ---- predictions (timed) and the per-entry lists the metrics need
+    // ---- references (as cmd_eval_xyz: kept under ref_<key>, read before the model runs)
     std::vector<desc::System> out = frames;
-    bool have_energy = true;
-    for (const desc::System& f : frames) have_energy = have_energy && f.energy().has_value();
+    for (desc::System& o : out) keep_references(o);
+    std::vector<std::optional<double>> ref_energy(out.size());
+    std::vector<ad::Tensor> ref_forces(out.size()), ref_stress(out.size());
+    for (size_t s = 0; s < out.size(); ++s) {
+        const desc::System& o = out[s];
+        ref_energy[s] = o.energy("ref_energy");
+        const desc::AtomColumn* c = o.find_array("ref_forces");
+        if (c && c->type == 'R' && c->n_cols == 3) ref_forces[s] = o.require_forces("ref_forces");
+        if (o.any_pbc() && o.find_info("ref_stress")) ref_stress[s] = o.require_stress("ref_stress");
+    }
+
+    // ---- predictions (timed) and the per-entry lists the metrics need
     Sums e, fo, st;
     std::vector<double> E, E_sigma, E_ref, F, F_sigma, F_ref;
     double sigma_sum = 0, f_sigma_sum = 0;  // for the uncertainty means, with or without references
@@ -91,55 +103,52 @@ int cmd_eval_llpr_xyz(const Args& args) {
         std::vector<desc::System> part(frames.begin() + static_cast<long>(b),
                                        frames.begin() + static_cast<long>(std::min(frames.size(), b + bs)));
         const auto t0 = std::chrono::steady_clock::now();
-        nn::bpnn::Batch batch = nn::bpnn::make_batch(part, wrapped.model().hypers().cutoff);
-        uq::LlprPrediction pred = wrapped.predict(batch, uq::EnsembleForces::yes);
+        uq::LlprPrediction pred = wrapped.predict(part, uq::EnsembleForces::yes);  // ZBL included when the model has it
         seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        for (size_t k = 0; k < part.size(); ++k) {
-            const desc::System& f = part[k];
-            desc::System& o = out[b + k];
-            const long first = batch.offsets[k], n = f.n_atoms(), s = static_cast<long>(k);
+        long first = 0;  // first atom of frame k in the batch
+        for (size_t k = 0; k < part.size(); first += part[k].n_atoms(), ++k) {
+            const size_t fs = b + k;
+            desc::System& o = out[fs];
+            const long n = o.n_atoms(), s = static_cast<long>(k);
             const double energy = pred.energies[s], sigma = pred.energy_uncertainty[s];
             ad::Tensor forces = ad::Tensor::zeros({n, 3});
             for (long c = 0; c < 3 * n; ++c) forces.data()[c] = pred.forces[3 * first + c];
             ad::Tensor stress = ad::Tensor::zeros({3, 3});
             for (long c = 0; c < 9; ++c) stress.data()[c] = pred.stress[9 * s + c];
+            AD_CHECK(std::isfinite(energy) && std::isfinite(sigma) && std::isfinite(ad::sum(forces).item()),
+                     frames[fs].where() << ": expected finite predictions, got NaN or Inf");
             sigma_sum += sigma;
             if (K > 0)
                 for (long c = 0; c < 3 * n; ++c) f_sigma_sum += pred.forces_uncertainty[3 * first + c];
-            if (have_energy) {
-                e.add((energy - *f.energy()) / static_cast<double>(n));
+            if (ref_energy[fs]) {
+                e.add((energy - *ref_energy[fs]) / static_cast<double>(n));
                 E.push_back(energy);
                 E_sigma.push_back(sigma);
-                E_ref.push_back(*f.energy());
-                const desc::AtomColumn* ref_f = f.find_array("forces");
-                if (ref_f && ref_f->n_cols == 3 && ref_f->type == 'R') {
-                    ad::Tensor ref = f.require_forces();
-                    for (long c = 0; c < 3 * n; ++c) {
-                        fo.add(forces[c] - ref[c]);
-                        if (K > 0) {
-                            F.push_back(forces[c]);
-                            F_sigma.push_back(pred.forces_uncertainty[3 * first + c]);
-                            F_ref.push_back(ref[c]);
-                        }
+                E_ref.push_back(*ref_energy[fs]);
+            }
+            if (ref_forces[fs].defined())
+                for (long c = 0; c < 3 * n; ++c) {
+                    fo.add(forces[c] - ref_forces[fs][c]);
+                    if (K > 0) {
+                        F.push_back(forces[c]);
+                        F_sigma.push_back(pred.forces_uncertainty[3 * first + c]);
+                        F_ref.push_back(ref_forces[fs][c]);
                     }
                 }
-                if (f.any_pbc() && f.find_info("stress")) {
-                    ad::Tensor ref = f.require_stress();
-                    for (long c = 0; c < 9; ++c) st.add(stress[c] - ref[c]);
-                }
-            }
+            if (ref_stress[fs].defined())
+                for (long c = 0; c < 9; ++c) st.add(stress[c] - ref_stress[fs][c]);
             o.set_energy(energy);
             o.set_forces(forces);
-            if (f.any_pbc()) o.set_stress(stress);
+            if (o.any_pbc()) o.set_stress(stress);
             o.set_info("energy_uncertainty", desc::format_double(sigma));
             desc::AtomColumn atom_sigma{"atomic_energy_uncertainty", 'R', 1, {}, {}};
             for (long i = 0; i < n; ++i) atom_sigma.values.push_back(pred.atom_energy_uncertainty[first + i]);
             o.set_array(atom_sigma);
             if (K > 0) {
                 o.set_info("energy_ensemble", join_numbers(pred.energy_ensemble.data() + s * K, K));
-                desc::AtomColumn fs{"forces_uncertainty", 'R', 3, {}, {}};
-                for (long c = 0; c < 3 * n; ++c) fs.values.push_back(pred.forces_uncertainty[3 * first + c]);
-                o.set_array(fs);
+                desc::AtomColumn fu{"forces_uncertainty", 'R', 3, {}, {}};
+                for (long c = 0; c < 3 * n; ++c) fu.values.push_back(pred.forces_uncertainty[3 * first + c]);
+                o.set_array(fu);
             }
             n_atoms += n;
         }
@@ -181,6 +190,7 @@ int cmd_eval_llpr_xyz(const Args& args) {
                     frames.size(), n_atoms, K, out_path.c_str(), metrics["atoms_per_second"].as_number());
         if (e.n) std::printf("energy RMSE (per atom): %.2f meV, MAE: %.2f meV\n", 1e3 * e.rmse(), 1e3 * e.mae());
         if (fo.n) std::printf("forces RMSE: %.2f meV/A, MAE: %.2f meV/A\n", 1e3 * fo.rmse(), 1e3 * fo.mae());
+        if (st.n) std::printf("stress RMSE: %.3f meV/A^3, MAE: %.3f meV/A^3\n", 1e3 * st.rmse(), 1e3 * st.mae());
         for (const auto& [k, v] : uq) std::printf("%s: %.6g\n", k.c_str(), v);
         if (uq.empty()) std::printf("energy_uncertainty_mean: %.6g\n", metrics["energy_uncertainty_mean"].as_number());
     }

@@ -72,6 +72,8 @@ const char* kind_name(Kind k) {
         case Kind::string_or_list: return "a string or a list of strings";
         case Kind::fraction_or_file: return "a fraction in (0, 1), a file name or a table with read_from";
         case Kind::float_or_list: return "a number or a list of numbers";
+        case Kind::string_or_table: return "a string or a table";
+        case Kind::bool_string_or_table: return "true, false, a string or a table";
     }
     return "?";
 }
@@ -112,6 +114,8 @@ bool matches(const toml::node& n, Kind k) {
             return true;
         }
         case Kind::fraction_or_file: return n.is_string() || n.is_floating_point() || n.is_integer() || n.is_table();
+        case Kind::string_or_table: return n.is_string() || n.is_table();
+        case Kind::bool_string_or_table: return n.is_boolean() || n.is_string() || n.is_table();
         case Kind::float_or_list: {
             if (n.is_number()) return true;
             const toml::array* a = n.as_array();
@@ -233,6 +237,14 @@ std::vector<double> Options::get_float_list(const std::string& key, const std::v
     if (n->is_number()) return {value(*n)};
     std::vector<double> out;
     for (const auto& e : *n->as_array()) out.push_back(value(e));
+    return out;
+}
+
+std::vector<std::string> Options::keys(const std::string& key) const {
+    const toml::node* n = find(key);
+    std::vector<std::string> out;
+    if (n && n->is_table())
+        for (const auto& [k, v] : *n->as_table()) out.emplace_back(k.str());
     return out;
 }
 

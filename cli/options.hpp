@@ -19,7 +19,7 @@ namespace cli {
 /// What a key may hold. Float accepts integers; FractionOrFile accepts a number in (0, 1), a
 /// file name, or a table with read_from.
 enum class Kind { table, integer, floating, boolean, string, integer_list, string_or_list, fraction_or_file, any_table,
-                  float_or_list };
+                  float_or_list, string_or_table, bool_string_or_table };
 
 /// The keys every data-driven command shares: [training_set] read_from, target, features, task,
 /// and validation_set / test_set (a fraction, a file name, or a table with read_from).
@@ -51,6 +51,8 @@ class Options {
     std::vector<long> get_int_list(const std::string& key, const std::vector<long>& fallback) const;
     /// A number or a list of numbers.
     std::vector<double> get_float_list(const std::string& key, const std::vector<double>& fallback) const;
+    /// The keys of the table at `key` (empty when absent or not a table), sorted.
+    std::vector<std::string> keys(const std::string& key) const;
     /// A string or a list of strings.
     std::vector<std::string> get_string_list(const std::string& key, const std::vector<std::string>& fallback) const;
     /// Throws "file:line: 'key' expected one of a, b, got 'value'" unless value is allowed.

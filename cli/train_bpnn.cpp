@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <numeric>
 #include <random>
@@ -27,41 +28,110 @@ std::string read_all(const std::string& path) {
     return os.str();
 }
 
-std::string log_line(const nn::bpnn::EpochLog& l) {
-    char buf[512];
-    int n = std::snprintf(buf, sizeof buf, "Epoch %4ld, train loss: %.4e, train energy RMSE (per atom): %.2f meV",
-                          l.epoch, l.train.loss, 1e3 * l.train.energy_rmse_per_atom);
-    std::string s(buf, static_cast<size_t>(n));
-    if (!std::isnan(l.train.forces_rmse)) {
-        n = std::snprintf(buf, sizeof buf, ", train forces RMSE: %.2f meV/A", 1e3 * l.train.forces_rmse);
-        s.append(buf, static_cast<size_t>(n));
-    }
-    if (l.have_val) {
-        n = std::snprintf(buf, sizeof buf, ", validation loss: %.4e, validation energy RMSE (per atom): %.2f meV",
-                          l.val.loss, 1e3 * l.val.energy_rmse_per_atom);
-        s.append(buf, static_cast<size_t>(n));
-        if (!std::isnan(l.val.forces_rmse)) {
-            n = std::snprintf(buf, sizeof buf, ", validation forces RMSE: %.2f meV/A", 1e3 * l.val.forces_rmse);
-            s.append(buf, static_cast<size_t>(n));
-        }
-    }
-    n = std::snprintf(buf, sizeof buf, ", lr: %.3e", l.lr);
+void append(std::string& s, const char* format, const char* what, const char* name, double value) {
+    char buf[256];
+    int n = std::snprintf(buf, sizeof buf, format, what, name, value);
     s.append(buf, static_cast<size_t>(n));
-    return s;
+}
+
+std::string split_text(const char* what, const nn::bpnn::SplitMetrics& m, const nn::bpnn::TrainerSettings& s) {
+    const std::string energy = s.log_separate_blocks ? "energy (_=0)" : "energy";  // the target's single block
+    const std::string per_atom = s.loss.per_structure ? "" : " (per atom)";
+    const std::string strain = (s.virial_key.empty() ? "stress" : "virial") + std::string(" (strain gradient)");
+    std::string out;
+    append(out, ", %s loss: %s%.4e", what, "", m.loss);
+    append(out, ", %s %s: %.2f meV", what, (energy + " RMSE" + per_atom).c_str(), 1e3 * m.energy_rmse_per_atom);
+    if (s.log_mae) append(out, ", %s %s: %.2f meV", what, (energy + " MAE" + per_atom).c_str(), 1e3 * m.energy_mae_per_atom);
+    if (!std::isnan(m.forces_rmse)) {
+        append(out, ", %s %s: %.2f meV/A", what, "forces RMSE", 1e3 * m.forces_rmse);
+        if (s.log_mae) append(out, ", %s %s: %.2f meV/A", what, "forces MAE", 1e3 * m.forces_mae);
+    }
+    if (!std::isnan(m.strain_rmse_per_atom)) {
+        append(out, ", %s %s: %.2f meV", what, (strain + " RMSE" + per_atom).c_str(), 1e3 * m.strain_rmse_per_atom);
+        if (s.log_mae)
+            append(out, ", %s %s: %.2f meV", what, (strain + " MAE" + per_atom).c_str(), 1e3 * m.strain_mae_per_atom);
+    }
+    return out;
+}
+
+std::string number_text(double v) {
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%.17g", v);
+    return buf;
+}
+
+long meta_long(const nn::Checkpoint& c, const std::string& key) {
+    const std::string& v = c.meta(key);
+    char* end = nullptr;
+    const long out = std::strtol(v.c_str(), &end, 10);
+    AD_CHECK(!v.empty() && *end == '\0', c.path << ": metadata '" << key << "' expected an integer, got '" << v << "'");
+    return out;
+}
+
+/// The model part of a checkpoint (a model checkpoint, or the "model." section of a training one).
+nn::Checkpoint model_part(const nn::Checkpoint& c) {
+    auto kind = c.metadata.find("kind");
+    if (kind == c.metadata.end() || kind->second != "training_checkpoint") return c;
+    nn::Checkpoint m;
+    m.metadata = c.metadata;
+    m.tensors = c.section("model.");
+    m.path = c.path;
+    return m;
 }
 
 }  // namespace
 
+std::string bpnn_log_line(const nn::bpnn::EpochLog& l, const nn::bpnn::TrainerSettings& s) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "Epoch %4ld", l.epoch);
+    std::string line = buf + split_text("train", l.train, s);
+    if (l.have_val) line += split_text("validation", l.val, s);
+    std::snprintf(buf, sizeof buf, ", lr: %.3e", l.lr);
+    return line + buf;
+}
+
 TrainResult train_bpnn(const BpnnTrainOptions& o, const TrainRun& run) {
-    AD_CHECK(run.init_path.empty() && run.restart_path.empty(),
-             "train: expected no --init / --restart for soap_bpnn, got one; not supported yet");
     const std::string base = dirname_of(o.options_path);
+    const nn::bpnn::TrainerSettings& settings = o.settings;
+    // ---- --restart / --init (read before any output)
+    nn::bpnn::TrainStart start;
+    nn::bpnn::TrainingState restart_state;
+    nn::bpnn::CompositionModel restart_composition;
+    nn::bpnn::EnergyScaler restart_scaler;
+    if (!run.restart_path.empty()) {
+        nn::Checkpoint c = nn::load_checkpoint(run.restart_path);
+        auto kind = c.metadata.find("kind");
+        AD_CHECK(kind != c.metadata.end() && kind->second == "training_checkpoint",
+                 run.restart_path << ": expected a training checkpoint (outputs/.../checkpoints/epoch_<n>.ckpt), got a model; "
+                                     "use --init to start from its weights");
+        AD_CHECK(c.meta("hypers") == settings.hypers.to_toml(),
+                 run.restart_path << ": expected the options' model hypers, got a checkpoint with\n" << c.meta("hypers"));
+        nn::Checkpoint m = model_part(c);
+        nn::bpnn::SoapBpnn::from_checkpoint(m, &restart_composition.weights, &restart_scaler.scale);  // checks the model
+        restart_state.epoch = meta_long(c, "epoch");
+        restart_state.step = meta_long(c, "step");
+        restart_state.best_epoch = meta_long(c, "best_epoch");
+        restart_state.best_metric = std::strtod(c.meta("best_metric").c_str(), nullptr);
+        restart_state.shuffle_rng = c.meta("shuffle_rng");
+        restart_state.model = m.tensors;
+        restart_state.best = c.section("best.");
+        restart_state.optimizer = c.section("optimizer.");
+        start.restart = &restart_state;
+        start.composition = &restart_composition;
+        start.scaler = &restart_scaler;
+    } else if (!run.init_path.empty()) {
+        start.init = nn::bpnn::SoapBpnn::from_checkpoint(model_part(nn::load_checkpoint(run.init_path)));
+        AD_CHECK(start.init->hypers().to_toml() == settings.hypers.to_toml(),
+                 "--init: expected a model with the options' hypers, got " << run.init_path << " with\n"
+                                                                         << start.init->hypers().to_toml());
+    }
+
     // ---- data (every check before any output)
     std::vector<desc::System> all = desc::read_extxyz(join_path(base, o.train_path));
     std::vector<desc::System> train, val, test;
     std::vector<size_t> order(all.size());
     std::iota(order.begin(), order.end(), 0);
-    std::mt19937_64 rng(static_cast<uint64_t>(o.settings.seed));
+    std::mt19937_64 rng(static_cast<uint64_t>(settings.seed));
     std::shuffle(order.begin(), order.end(), rng);
     const auto count = [&](const DataSource& d) {
         return d.kind == DataSource::Kind::fraction
@@ -77,67 +147,108 @@ TrainResult train_bpnn(const BpnnTrainOptions& o, const TrainRun& run) {
     }
     if (o.validation.kind == DataSource::Kind::file) val = desc::read_extxyz(join_path(base, o.validation.path));
     if (o.test.kind == DataSource::Kind::file) test = desc::read_extxyz(join_path(base, o.test.path));
-    nn::bpnn::check_training_frames(train, o.settings, "training set");
-    if (!val.empty()) nn::bpnn::check_training_frames(val, o.settings, "validation set");
-    if (!test.empty()) nn::bpnn::check_training_frames(test, o.settings, "test set");
-    AD_CHECK(o.settings.batch_size <= static_cast<long>(train.size()),
+    nn::bpnn::check_training_frames(train, settings, "training set");
+    if (!val.empty()) nn::bpnn::check_training_frames(val, settings, "validation set");
+    if (!test.empty()) nn::bpnn::check_training_frames(test, settings, "test set");
+    AD_CHECK(settings.batch_size <= static_cast<long>(train.size()),
              "architecture.training.batch_size: expected at most " << train.size()
                                                                   << " (the training frames), got "
-                                                                  << o.settings.batch_size);
+                                                                  << settings.batch_size);
 
     // ---- outputs
     TrainResult result;
     result.run_dir = run.run_dir.empty() ? make_run_dir("outputs") : run.run_dir;
     make_dirs(result.run_dir);
     write_file_atomic(join_path(result.run_dir, "options.toml"), read_all(o.options_path));
+    write_file_atomic(join_path(result.run_dir, "options_restart.toml"),
+                      o.to_toml(BpnnTrainOptions::PathStyle::absolute));
     std::printf("soap_bpnn: %zu training, %zu validation, %zu test structures; run folder %s\n", train.size(),
                 val.size(), test.size(), result.run_dir.c_str());
+    if (start.restart) std::printf("restarting after epoch %ld of %s\n", restart_state.epoch, run.restart_path.c_str());
     std::fflush(stdout);
     std::string log_text;
     std::vector<std::vector<double>> csv_rows;
-    const std::vector<std::string> columns = {"epoch",
-                                              "lr",
-                                              "train_loss",
-                                              "train_energy_rmse_per_atom",
-                                              "train_forces_rmse",
-                                              "val_loss",
-                                              "val_energy_rmse_per_atom",
-                                              "val_forces_rmse"};
+    const std::vector<std::string> columns = {
+        "epoch",           "lr",
+        "train_loss",      "train_energy_rmse_per_atom", "train_energy_mae_per_atom", "train_forces_rmse",
+        "train_forces_mae", "train_strain_rmse_per_atom", "train_strain_mae_per_atom",
+        "val_loss",        "val_energy_rmse_per_atom",   "val_energy_mae_per_atom",   "val_forces_rmse",
+        "val_forces_mae",  "val_strain_rmse_per_atom",   "val_strain_mae_per_atom"};
     const double nan = std::nan("");
-    auto on_epoch = [&](const nn::bpnn::EpochLog& l, const nn::bpnn::TrainedModel& m) {
-        csv_rows.push_back({static_cast<double>(l.epoch), l.lr, l.train.loss, l.train.energy_rmse_per_atom,
-                            l.train.forces_rmse, l.have_val ? l.val.loss : nan,
-                            l.have_val ? l.val.energy_rmse_per_atom : nan, l.have_val ? l.val.forces_rmse : nan});
+    if (start.restart) {
+        // Restarting into the folder of the run: keep its log rows up to the checkpoint's epoch (an
+        // interrupted run may have logged later epochs), so that the logs read as one run.
+        std::ifstream csv(join_path(result.run_dir, "train.csv"));
+        std::string row;
+        if (std::getline(csv, row) && split_csv_line(row) == columns) {
+            while (std::getline(csv, row)) {
+                std::vector<double> values;
+                for (const std::string& cell : split_csv_line(row)) values.push_back(std::strtod(cell.c_str(), nullptr));
+                if (values.size() == columns.size() && values[0] <= static_cast<double>(restart_state.epoch))
+                    csv_rows.push_back(values);
+            }
+        }
+        std::ifstream log(join_path(result.run_dir, "train.log"));
+        while (std::getline(log, row))
+            if (row.rfind("Epoch ", 0) == 0 && std::atol(row.c_str() + 6) <= restart_state.epoch) log_text += row + "\n";
+    }
+    auto on_epoch = [&](const nn::bpnn::EpochLog& l, const nn::bpnn::TrainedModel& m, const nn::bpnn::TrainingState& state) {
+        std::vector<double> row = {static_cast<double>(l.epoch), l.lr};
+        for (const nn::bpnn::SplitMetrics* x : {&l.train, &l.val}) {
+            const bool have = x == &l.train || l.have_val;
+            for (double v : {x->loss, x->energy_rmse_per_atom, x->energy_mae_per_atom, x->forces_rmse, x->forces_mae,
+                             x->strain_rmse_per_atom, x->strain_mae_per_atom})
+                row.push_back(have ? v : nan);
+        }
+        csv_rows.push_back(row);
         write_csv(join_path(result.run_dir, "train.csv"), columns, csv_rows);
-        const std::string line = log_line(l);
+        const std::string line = bpnn_log_line(l, settings);
         log_text += line + "\n";
         write_file_atomic(join_path(result.run_dir, "train.log"), log_text);
-        if (l.epoch % o.log_interval == 0 || l.epoch == o.settings.num_epochs) {
+        if (l.epoch % o.log_interval == 0 || l.epoch == settings.num_epochs) {
             std::printf("%s\n", line.c_str());
             std::fflush(stdout);
         }
         if (o.checkpoint_interval > 0 && l.epoch % o.checkpoint_interval == 0) {
+            nn::Checkpoint model_ckpt = m.model->to_checkpoint(m.composition.weights, m.scaler.scale);
+            nn::Checkpoint c;
+            c.metadata = model_ckpt.metadata;
+            c.metadata["kind"] = "training_checkpoint";
+            c.metadata["epoch"] = std::to_string(state.epoch);
+            c.metadata["step"] = std::to_string(state.step);
+            c.metadata["best_epoch"] = std::to_string(state.best_epoch);
+            c.metadata["best_metric"] = number_text(state.best_metric);
+            c.metadata["shuffle_rng"] = state.shuffle_rng;
+            c.metadata["options"] = o.to_toml();
+            c.add("model.", state.model);
+            c.add("best.", state.best);
+            c.add("optimizer.", state.optimizer);
             make_dirs(join_path(result.run_dir, "checkpoints"));
-            nn::save_checkpoint(join_path(result.run_dir, "checkpoints/epoch_" + std::to_string(l.epoch) + ".ckpt"),
-                                m.model->to_checkpoint(m.composition.weights, m.scaler.scale));
+            nn::save_checkpoint(join_path(result.run_dir, "checkpoints/epoch_" + std::to_string(l.epoch) + ".ckpt"), c);
         }
     };
-    nn::bpnn::TrainedModel trained = nn::bpnn::train_soap_bpnn(train, val, o.settings, on_epoch);
+    nn::bpnn::TrainedModel trained = nn::bpnn::train_soap_bpnn(train, val, settings, on_epoch, start);
     result.best_epoch = trained.best_epoch;
     const std::string run_model = join_path(result.run_dir, "model.ckpt");
     nn::save_checkpoint(run_model, trained.model->to_checkpoint(trained.composition.weights, trained.scaler.scale));
     if (!run.output_path.empty()) copy_model_file(run_model, run.output_path);
-    std::printf("best epoch %ld; model written to %s\n", trained.best_epoch, run_model.c_str());
+    std::printf("best epoch %ld (%s); model written to %s\n", trained.best_epoch,
+                nn::bpnn::to_string(settings.best_model_metric), run_model.c_str());
     auto report = [&](const char* what, const std::vector<desc::System>& frames, std::map<std::string, double>& out) {
         if (frames.empty()) return;
         nn::bpnn::SplitMetrics m =
-            nn::bpnn::evaluate(*trained.model, trained.composition, trained.scaler, frames, o.settings);
+            nn::bpnn::evaluate(*trained.model, trained.composition, trained.scaler, frames, settings);
         out = {{"energy_rmse_per_atom", m.energy_rmse_per_atom}, {"energy_mae_per_atom", m.energy_mae_per_atom}};
-        std::printf("%s energy RMSE (per atom): %.2f meV", what, 1e3 * m.energy_rmse_per_atom);
+        std::printf("%s energy RMSE%s: %.2f meV", what, settings.loss.per_structure ? "" : " (per atom)",
+                    1e3 * m.energy_rmse_per_atom);
         if (!std::isnan(m.forces_rmse)) {
             out["forces_rmse"] = m.forces_rmse;
             out["forces_mae"] = m.forces_mae;
             std::printf(", %s forces RMSE: %.2f meV/A", what, 1e3 * m.forces_rmse);
+        }
+        if (!std::isnan(m.strain_rmse_per_atom)) {
+            out["strain_rmse_per_atom"] = m.strain_rmse_per_atom;
+            out["strain_mae_per_atom"] = m.strain_mae_per_atom;
         }
         std::printf("\n");
     };

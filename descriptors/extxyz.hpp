@@ -12,7 +12,9 @@ namespace desc {
 
 /// Reads every frame of `path`. Each error is one line naming the file, the line and what was
 /// expected (truncated frame, malformed number, bad Properties, unknown element, non-finite
-/// position, singular cell with pbc). Systems record source/frame/line for later messages.
+/// position, singular cell with pbc, NaN/inf in the targets energy, stress or forces), or the
+/// frame and both atoms for two atoms closer than kMinAtomDistance (neighbor_list.hpp).
+/// Systems record source/frame/line for later messages.
 std::vector<System> read_extxyz(const std::string& path);
 /// Parses extended-XYZ `text`; `name` stands for the file in error messages.
 std::vector<System> parse_extxyz(const std::string& text, const std::string& name);

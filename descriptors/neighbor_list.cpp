@@ -39,21 +39,26 @@ struct Geometry {
     std::array<bool, 3> pbc{};
 };
 
+// Error messages start with "<fn>: <where>: ", or with "<where>: " when fn is empty (check_geometry).
+std::string prefix(const char* fn, const System& sys) {
+    return *fn ? std::string(fn) + ": " + sys.where() : sys.where();
+}
+
 Geometry check_and_prepare(const System& sys, double cutoff, const char* fn) {
     AD_CHECK(std::isfinite(cutoff) && cutoff > 0, fn << ": expected a finite cutoff > 0, got " << cutoff);
     Geometry g;
     g.n = sys.n_atoms();
     AD_CHECK(sys.positions.defined() && sys.positions.shape() == ad::Shape({g.n, 3}),
-             fn << ": " << sys.where() << ": expected positions [" << g.n << ", 3], got "
+             prefix(fn, sys) << ": expected positions [" << g.n << ", 3], got "
                 << (sys.positions.defined() ? sys.positions.shape() : ad::Shape{}));
     g.x = sys.positions.data();
     for (long k = 0; k < 3 * g.n; ++k)
-        AD_CHECK(std::isfinite(g.x[k]), fn << ": " << sys.where() << ": expected finite positions, got " << g.x[k]
+        AD_CHECK(std::isfinite(g.x[k]), prefix(fn, sys) << ": expected finite positions, got " << g.x[k]
                                           << " for atom " << k / 3);
     g.pbc = sys.pbc;
     if (!sys.any_pbc()) return g;
     AD_CHECK(sys.cell.defined() && sys.cell.numel() == 9,
-             fn << ": " << sys.where() << ": expected a cell [3, 3] with pbc, got "
+             prefix(fn, sys) << ": expected a cell [3, 3] with pbc, got "
                 << (sys.cell.defined() ? sys.cell.shape() : ad::Shape{}));
     for (int k = 0; k < 9; ++k) g.h[k] = g.basis[k] = sys.cell[k];
     const double* m = g.h;
@@ -61,7 +66,7 @@ Geometry check_and_prepare(const System& sys, double cutoff, const char* fn) {
     double scale = 1;
     for (int k = 0; k < 3; ++k) scale *= std::sqrt(m[3 * k] * m[3 * k] + m[3 * k + 1] * m[3 * k + 1] + m[3 * k + 2] * m[3 * k + 2]);
     AD_CHECK(scale > 0 && std::fabs(det) > 1e-10 * scale,
-             fn << ": " << sys.where() << ": expected a non-singular cell with pbc, got determinant " << det);
+             prefix(fn, sys) << ": expected a non-singular cell with pbc, got determinant " << det);
     // inverse by cofactors: inv[c][k] = cof[k][c] / det
     double cof[9] = {m[4] * m[8] - m[5] * m[7], m[5] * m[6] - m[3] * m[8], m[3] * m[7] - m[4] * m[6],
                      m[2] * m[7] - m[1] * m[8], m[0] * m[8] - m[2] * m[6], m[1] * m[6] - m[0] * m[7],
@@ -86,9 +91,11 @@ bool keep_half(long i, long j, const std::array<int, 3>& s) {
     return std::array<int, 3>{0, 0, 0} < s;  // S > 0 lexicographically
 }
 
-[[noreturn]] void same_point(const System& sys, const char* fn, long i, long j, const std::array<int, 3>& s) {
-    AD_FAIL(fn << ": " << sys.where() << ": expected distinct atom positions, got atoms " << std::min(i, j) << " and "
-               << std::max(i, j) << " at the same point (shift [" << s[0] << ", " << s[1] << ", " << s[2] << "])");
+[[noreturn]] void too_close(const System& sys, const char* fn, const Candidate& c, long i) {
+    AD_FAIL(prefix(fn, sys) << ": expected atoms at least " << kMinAtomDistance << " A apart, got atoms "
+                            << std::min(i, c.j) << " and " << std::max(i, c.j) << " at distance " << c.d
+                            << " (shift [" << c.s[0] << ", " << c.s[1] << ", " << c.s[2]
+                            << "]); duplicated atoms?");
 }
 
 // The result, allocated once at its final size and filled atom by atom.
@@ -124,8 +131,9 @@ bool candidate_less(const Candidate& a, const Candidate& b) { return a.j != b.j 
 
 }  // namespace
 
-NeighborList neighbor_list(const System& sys, double cutoff, Pairs pairs) {
-    const char* fn = "neighbor_list";
+namespace {
+
+NeighborList cell_list_pairs(const System& sys, double cutoff, Pairs pairs, const char* fn) {
     Geometry g = check_and_prepare(sys, cutoff, fn);
     const long n = g.n;
 
@@ -267,7 +275,7 @@ NeighborList neighbor_list(const System& sys, double cutoff, Pairs pairs) {
                         cand.d = std::sqrt(cand.v[0] * cand.v[0] + cand.v[1] * cand.v[1] + cand.v[2] * cand.v[2]);
                         if (!(cand.d < rc)) continue;
                         if (j == i && cand.s[0] == 0 && cand.s[1] == 0 && cand.s[2] == 0) continue;
-                        if (cand.d == 0) same_point(sys, fn, i, j, cand.s);
+                        if (cand.d < kMinAtomDistance) too_close(sys, fn, cand, i);
                         if (pairs == Pairs::half && !keep_half(i, j, cand.s)) continue;
                         buf.push_back(cand);
                     }
@@ -288,6 +296,17 @@ NeighborList neighbor_list(const System& sys, double cutoff, Pairs pairs) {
         out.put(i, buf, offset[static_cast<size_t>(i)]);
     }
     return std::move(out.list);
+}
+
+}  // namespace
+
+NeighborList neighbor_list(const System& sys, double cutoff, Pairs pairs) {
+    return cell_list_pairs(sys, cutoff, pairs, "neighbor_list");
+}
+
+void check_geometry(const System& sys) {
+    // every pair closer than kMinAtomDistance is a pair of this list, and makes it throw
+    cell_list_pairs(sys, kMinAtomDistance, Pairs::half, "");
 }
 
 NeighborList neighbor_list_naive(const System& sys, double cutoff, Pairs pairs) {
@@ -322,7 +341,7 @@ NeighborList neighbor_list_naive(const System& sys, double cutoff, Pairs pairs) 
                         cand.d = std::sqrt(cand.v[0] * cand.v[0] + cand.v[1] * cand.v[1] + cand.v[2] * cand.v[2]);
                         if (!(cand.d < cutoff)) continue;
                         if (j == i && t0 == 0 && t1 == 0 && t2 == 0) continue;
-                        if (cand.d == 0) same_point(sys, fn, i, j, cand.s);
+                        if (cand.d < kMinAtomDistance) too_close(sys, fn, cand, i);
                         if (pairs == Pairs::half && !keep_half(i, j, cand.s)) continue;
                         buf.push_back(cand);
                     }

@@ -14,6 +14,10 @@
 
 namespace desc {
 
+/// Atoms closer than this (Å) are "on top of each other": duplicated atoms or broken data. No
+/// chemical bond comes near it (the shortest, H2, is 0.74 Å); SOAP would see one blurred density.
+constexpr double kMinAtomDistance = 0.1;
+
 /// full: both (i, j, S) and (j, i, -S). half: only the one with i < j, or i == j and S > 0
 /// (lexicographically).
 enum class Pairs { full, half };
@@ -29,11 +33,16 @@ struct NeighborList {
 /// Pairs with |r_ij(S)| < cutoff, sorted by first, then second, then shift (lexicographic), so the
 /// result is reproducible and independent of how positions are wrapped (up to rounding of the
 /// vectors). Errors: cutoff <= 0 or not finite, non-finite positions, singular cell with any pbc,
-/// two atoms at the same point (the message names both).
+/// two atoms (or an atom and an image) closer than kMinAtomDistance (the message names both).
 NeighborList neighbor_list(const System& system, double cutoff, Pairs pairs = Pairs::full);
 
 /// Same result by an O(N^2 x images) loop over the shift ranges of soap.md sec. 2 (the oracle).
 NeighborList neighbor_list_naive(const System& system, double cutoff, Pairs pairs = Pairs::full);
+
+/// Checks `system` for non-finite positions, a singular cell with pbc and two atoms (or periodic
+/// images) closer than kMinAtomDistance; errors start with system.where() and name both atoms.
+/// Linear in the number of atoms (a neighbour list with cutoff kMinAtomDistance).
+void check_geometry(const System& system);
 
 /// Number of pairs whose first atom is i: [n_atoms] (the neighbour counts of specs/soap_vectors).
 std::vector<long> neighbor_counts(const NeighborList& list, long n_atoms);

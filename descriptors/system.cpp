@@ -188,6 +188,9 @@ ad::Tensor System::require_forces(const std::string& key) const {
     AD_CHECK(a->type == 'R' && a->n_cols == 3,
              where() << ": expected per-atom column '" << key << "' of type R with 3 components, got " << a->type
                      << ":" << a->n_cols);
+    for (size_t k = 0; k < a->values.size(); ++k)
+        AD_CHECK(std::isfinite(a->values[k]), where() << ": expected finite values in per-atom column '" << key
+                                                      << "', got " << a->values[k] << " for atom " << k / 3);
     return ad::tensor({n_atoms(), 3}, a->values);
 }
 
@@ -207,8 +210,10 @@ ad::Tensor System::require_stress(const std::string& key) const {
     AD_CHECK(v != nullptr, where() << ": expected per-frame key '" << key << "', got none");
     bool ok = false;
     std::vector<double> s = parse_numbers(*v, ok);
+    for (double x : s) ok = ok && std::isfinite(x);
     AD_CHECK(ok && (s.size() == 9 || s.size() == 6),
-             where() << ": expected 9 numbers (3x3 row-major) or 6 (Voigt) for '" << key << "', got '" << *v << "'");
+             where() << ": expected 9 finite numbers (3x3 row-major) or 6 (Voigt) for '" << key << "', got '" << *v
+                     << "'");
     if (s.size() == 6)  // Voigt xx yy zz yz xz xy
         s = {s[0], s[5], s[4], s[5], s[1], s[3], s[4], s[3], s[2]};
     return ad::tensor({3, 3}, s);

@@ -63,7 +63,7 @@ struct System {
     double require_energy(const std::string& key = "energy") const;
     std::optional<double> energy(const std::string& key = "energy") const;
     void set_energy(double value, const std::string& key = "energy");
-    /// Per-atom real column `key` with 3 components -> [n_atoms, 3].
+    /// Per-atom real column `key` with 3 finite components -> [n_atoms, 3].
     ad::Tensor require_forces(const std::string& key = "forces") const;
     void set_forces(const ad::Tensor& forces, const std::string& key = "forces");
     /// Per-frame `key` with 9 numbers (row-major 3x3) or 6 (Voigt xx yy zz yz xz xy) -> [3, 3],

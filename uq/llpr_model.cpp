@@ -9,6 +9,7 @@
 #include "autodiff/error.hpp"
 #include "autodiff/graph.hpp"
 #include "autodiff/ops.hpp"
+#include "nn/bpnn/zbl.hpp"
 #include "nn/layer_norm.hpp"
 #include "nn/linear.hpp"
 
@@ -28,7 +29,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-/// Calls f(batch, first_frame) for consecutive batches of `batch_size` frames.
+/// Calls f(batch, frames_of_the_batch, first_frame) for consecutive batches of `batch_size` frames.
 template <class F>
 void for_batches(const SoapBpnn& model, const std::vector<desc::System>& frames, long batch_size, F&& f) {
     AD_CHECK(batch_size >= 1, "llpr: expected batch_size >= 1, got " << batch_size);
@@ -36,7 +37,7 @@ void for_batches(const SoapBpnn& model, const std::vector<desc::System>& frames,
     for (size_t lo = 0; lo < frames.size(); lo += bs) {
         std::vector<desc::System> part(frames.begin() + static_cast<long>(lo),
                                        frames.begin() + static_cast<long>(std::min(frames.size(), lo + bs)));
-        f(nn::bpnn::make_batch(part, model.hypers().cutoff), lo);
+        f(nn::bpnn::make_batch(part, model.hypers().cutoff), part, lo);
     }
 }
 
@@ -85,7 +86,7 @@ LlprCovariance soap_bpnn_llpr_covariance(const SoapBpnn& model, const std::vecto
     const long P = static_cast<long>(model.species().size()) * model.n_features();
     LlprCovariance cov(P);
     ad::NoGrad no_grad;
-    for_batches(model, frames, batch_size, [&](const Batch& b, size_t) {
+    for_batches(model, frames, batch_size, [&](const Batch& b, const std::vector<desc::System>&, size_t) {
         cov.add(model.forward(b).last_layer_features, atom_counts(b));  // phi_s / N_s, as the per-atom loss
     });
     return cov;
@@ -414,6 +415,27 @@ Tensor soap_bpnn_last_layer_jacobian(const SoapBpnn& model, const Batch& b, Jaco
 
 // ---------------------------------------------------------------------------- the model
 
+namespace {
+
+// Terms outside the network (ZBL) added to the prediction and to every member (they have no
+// last-layer weights, hence no uncertainty): a [n_s], forces [n, 3], stress [n_s, 3, 3].
+void add_terms(LlprPrediction& p, const nn::bpnn::EnergyForcesStress& a) {
+    if (a.energies.defined()) {
+        p.energies = p.energies + a.energies;
+        if (p.energy_ensemble.defined()) p.energy_ensemble = p.energy_ensemble + ad::reshape(a.energies, {-1, 1});
+    }
+    if (a.forces.defined()) {
+        p.forces = p.forces + a.forces;
+        if (p.forces_ensemble.defined()) p.forces_ensemble = p.forces_ensemble + ad::reshape(a.forces, {-1, 3, 1});
+    }
+    if (a.stress.defined()) {
+        p.stress = p.stress + a.stress;
+        if (p.stress_ensemble.defined()) p.stress_ensemble = p.stress_ensemble + ad::reshape(a.stress, {-1, 3, 3, 1});
+    }
+}
+
+}  // namespace
+
 LlprModel::LlprModel(std::shared_ptr<const SoapBpnn> model, nn::bpnn::CompositionModel composition,
                      nn::bpnn::EnergyScaler scaler, Llpr llpr, Tensor ensemble_weights)
     : model_(std::move(model)), composition_(std::move(composition)), scaler_(scaler), llpr_(std::move(llpr)),
@@ -459,9 +481,10 @@ LlprModel LlprModel::fit(std::shared_ptr<const SoapBpnn> model, nn::bpnn::Compos
     Tensor phi = Tensor::empty({nv, P}), e = Tensor::empty({nv});
     {
         ad::NoGrad no_grad;
-        for_batches(*model, val, options.batch_size, [&](const Batch& b, size_t lo) {
+        for_batches(*model, val, options.batch_size, [&](const Batch& b, const std::vector<desc::System>& part, size_t lo) {
             nn::bpnn::Output out = model->forward(b);
             Tensor base = composition.baseline(b);
+            if (model->hypers().zbl) base = base + nn::bpnn::zbl_baseline(part).energies;  // as predict_frames
             for (long s = 0; s < b.n_structures(); ++s) {
                 const long row = static_cast<long>(lo) + s;
                 std::copy(out.last_layer_features.data() + s * P, out.last_layer_features.data() + (s + 1) * P,
@@ -485,10 +508,15 @@ LlprModel LlprModel::fit(std::shared_ptr<const SoapBpnn> model, nn::bpnn::Compos
 }
 
 LlprPrediction LlprModel::predict(const std::vector<desc::System>& frames, EnsembleForces ensemble_forces) const {
-    return predict(nn::bpnn::make_batch(frames, model_->hypers().cutoff), ensemble_forces);
+    nn::bpnn::EnergyForcesStress additive;
+    if (model_->hypers().zbl) additive = nn::bpnn::zbl_baseline(frames);
+    return predict(nn::bpnn::make_batch(frames, model_->hypers().cutoff), ensemble_forces, additive);
 }
 
-LlprPrediction LlprModel::predict(const Batch& b, EnsembleForces ensemble_forces) const {
+LlprPrediction LlprModel::predict(const Batch& b, EnsembleForces ensemble_forces,
+                                  const nn::bpnn::EnergyForcesStress& additive) const {
+    AD_CHECK(!model_->hypers().zbl || additive.energies.defined(),
+             "llpr: expected the ZBL terms of the batch for a model with zbl = true; predict from the frames");
     const long n = b.n_atoms(), NS = b.n_structures(), K = n_members();
     const double scale = scaler_.scale;
     LlprPrediction p;
@@ -511,6 +539,7 @@ LlprPrediction LlprModel::predict(const Batch& b, EnsembleForces ensemble_forces
         nn::bpnn::EnergyForcesStress efs = model_->energy_forces_stress(b, ad::CreateGraph::no);
         p.forces = efs.forces.detach() * scale;
         p.stress = efs.stress.detach() * scale;
+        add_terms(p, additive);
         return p;
     }
     // Every member at once: F_k = -G W_k^T, stress_k = G_eps W_k^T / V (one product for all k).
@@ -547,6 +576,7 @@ LlprPrediction LlprModel::predict(const Batch& b, EnsembleForces ensemble_forces
     }
     // The closed form the members sample: Var F_ia = alpha^2 G_ia (C + rI)^-1 G_ia^T.
     p.forces_llpr_uncertainty = ad::reshape(llpr_.sigma(ad::slice(Gm, 0, 0, 3 * n)), {n, 3});
+    add_terms(p, additive);
     return p;
 }
 

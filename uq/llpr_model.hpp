@@ -104,10 +104,14 @@ class LlprModel {
                          const std::vector<desc::System>& val, const LlprFitOptions& options,
                          LlprFitInfo* info = nullptr);
 
-    /// All outputs for a batch built with make_batch(frames, model().hypers().cutoff).
-    LlprPrediction predict(const nn::bpnn::Batch& batch, EnsembleForces ensemble_forces = EnsembleForces::yes) const;
+    /// All outputs for frames (one batch), with the ZBL terms when the model has them (as
+    /// nn::bpnn::predict_frames): added to the prediction and to every member.
     LlprPrediction predict(const std::vector<desc::System>& frames,
                            EnsembleForces ensemble_forces = EnsembleForces::yes) const;
+    /// The same for a batch built with make_batch(frames, model().hypers().cutoff); `additive`
+    /// holds the terms outside the network (zbl_baseline(frames); required when hypers().zbl).
+    LlprPrediction predict(const nn::bpnn::Batch& batch, EnsembleForces ensemble_forces = EnsembleForces::yes,
+                           const nn::bpnn::EnergyForcesStress& additive = {}) const;
 
     const nn::bpnn::SoapBpnn& model() const { return *model_; }
     const nn::bpnn::CompositionModel& composition() const { return composition_; }

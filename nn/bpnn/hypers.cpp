@@ -36,6 +36,7 @@ desc::SoapHypers BpnnHypers::soap_hypers(const std::vector<int>& species) const 
 std::string BpnnHypers::to_toml() const {
     std::ostringstream os;
     os.precision(17);
+    os << "zbl = " << (zbl ? "true" : "false") << "\n\n";
     os << "[soap]\n";
     os << "cutoff = " << toml::value<double>(cutoff) << "\n";
     os << "cutoff_width = " << toml::value<double>(cutoff_width) << "\n";
@@ -90,10 +91,12 @@ BpnnHypers BpnnHypers::from_toml(const std::string& text, const std::string& whe
     }
     for (const auto& [key, value] : root) {
         std::string k(key.str());
-        AD_CHECK(k == "soap" || k == "bpnn" || k == "heads",
-                 where << ": " << k << " (line " << value.source().begin.line << "): unknown key; expected soap, bpnn, heads");
+        AD_CHECK(k == "soap" || k == "bpnn" || k == "heads" || k == "zbl",
+                 where << ": " << k << " (line " << value.source().begin.line
+                       << "): unknown key; expected zbl, soap, bpnn, heads");
     }
     BpnnHypers h;
+    read(&root, "model", "zbl", h.zbl, where);  // absent in checkpoints written before ZBL: false
     const toml::table* soap = section(root, "soap", {"cutoff", "cutoff_width", "max_angular", "max_radial"}, where);
     read(soap, "soap", "cutoff", h.cutoff, where);
     read(soap, "soap", "cutoff_width", h.cutoff_width, where);

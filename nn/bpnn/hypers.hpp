@@ -30,10 +30,12 @@ struct BpnnHypers {
     bool layernorm = true;           ///< per-species LayerNorm (affine, eps 1e-5) over the SOAP vector first
     // ---- heads ----
     Head energy_head = Head::linear;  ///< head of the "energy" target
+    // ---- additive baseline ----
+    bool zbl = false;  ///< add the ZBL repulsion (nn/bpnn/zbl.hpp) to energies, forces and stress
 
     /// The descriptor's hypers for `species` (sorted distinct atomic numbers).
     desc::SoapHypers soap_hypers(const std::vector<int>& species) const;
-    /// TOML text with tables [soap], [bpnn], [heads]; from_toml(to_toml()) reproduces *this.
+    /// TOML text: `zbl`, then tables [soap], [bpnn], [heads]; from_toml(to_toml()) reproduces *this.
     std::string to_toml() const;
     /// Strict: unknown keys and wrong types are errors naming the key path and `where`;
     /// absent keys keep their defaults.

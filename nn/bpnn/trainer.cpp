@@ -6,52 +6,110 @@
 #include <limits>
 #include <numeric>
 #include <random>
+#include <sstream>
 
 #include "autodiff/error.hpp"
 #include "autodiff/ops.hpp"
+#include "nn/bpnn/zbl.hpp"
 #include "nn/optim.hpp"
 #include "nn/scheduler.hpp"
 
 namespace nn::bpnn {
 
+BestModelMetric parse_best_model_metric(const std::string& name) {
+    if (name == "rmse_prod") return BestModelMetric::rmse_prod;
+    if (name == "mae_prod") return BestModelMetric::mae_prod;
+    if (name == "loss") return BestModelMetric::loss;
+    AD_FAIL("best_model_metric: expected one of rmse_prod, mae_prod, loss, got '" << name << "'");
+}
+
+const char* to_string(BestModelMetric metric) {
+    switch (metric) {
+        case BestModelMetric::rmse_prod: return "rmse_prod";
+        case BestModelMetric::mae_prod: return "mae_prod";
+        case BestModelMetric::loss: return "loss";
+    }
+    return "?";
+}
+
+// Products over the quantities the split has (NaN marks an absent one), as metatrain multiplies
+// every "RMSE" ("MAE") entry of its metric dictionary. MAEs are always computed here, so mae_prod
+// does not need log_mae (in metatrain it would be the empty product 1 without it).
+double selected_metric(const SplitMetrics& m, BestModelMetric metric) {
+    if (metric == BestModelMetric::loss) return m.loss;
+    const bool rmse = metric == BestModelMetric::rmse_prod;
+    double p = rmse ? m.energy_rmse_per_atom : m.energy_mae_per_atom;
+    for (double v : {rmse ? m.forces_rmse : m.forces_mae, rmse ? m.strain_rmse_per_atom : m.strain_mae_per_atom})
+        if (!std::isnan(v)) p *= v;
+    return p;
+}
+
+long best_epoch_of(const std::vector<EpochLog>& history, BestModelMetric metric) {
+    long best = 0;
+    double best_value = std::numeric_limits<double>::infinity();
+    for (const EpochLog& l : history) {
+        const double v = selected_metric(l.have_val ? l.val : l.train, metric);
+        if (v < best_value) {
+            best_value = v;
+            best = l.epoch;
+        }
+    }
+    return best;
+}
+
 namespace {
 
 /// Running sums of errors in physical units.
 struct ErrorSums {
-    double e_sq = 0, e_abs = 0, f_sq = 0, f_abs = 0, loss = 0;
-    long n_structures = 0, n_force_components = 0;
-    long n_batches = 0;  ///< divisor of loss: batches (training) or structures (evaluate)
+    double e_sq = 0, e_abs = 0, f_sq = 0, f_abs = 0, w_sq = 0, w_abs = 0, loss = 0;
+    long n_structures = 0, n_force_components = 0, n_strain_components = 0;
 
-    /// pred: physical predictions; frames: the batch's frames.
-    void add(const EnergyForcesStress& pred, const std::vector<desc::System>& frames, const TrainerSettings& s) {
-        long atom = 0;
-        for (size_t k = 0; k < frames.size(); ++k) {
-            const desc::System& f = frames[k];
-            const double n = static_cast<double>(f.n_atoms());
-            const double err = (pred.energies[static_cast<long>(k)] - f.require_energy(s.energy_key)) / n;
+    /// pred: physical predictions; t: physical targets of the same batch.
+    void add(const EnergyForcesStress& pred, const Targets& t, const Batch& batch, const TrainerSettings& s) {
+        for (long k = 0; k < batch.n_structures(); ++k) {
+            const double n = s.loss.per_structure ? 1.0
+                                                  : static_cast<double>(batch.offsets[static_cast<size_t>(k) + 1] -
+                                                                        batch.offsets[static_cast<size_t>(k)]);
+            const double err = (pred.energies[k] - t.energies[k]) / n;
             e_sq += err * err;
             e_abs += std::abs(err);
             ++n_structures;
-            if (s.weights.forces > 0) {
-                ad::Tensor ref = f.require_forces(s.forces_key);
-                for (long c = 0; c < 3 * f.n_atoms(); ++c) {
-                    const double d = pred.forces[3 * atom + c] - ref[c];
-                    f_sq += d * d;
-                    f_abs += std::abs(d);
-                    ++n_force_components;
+        }
+        if (pred.forces.defined() && t.forces.defined()) {
+            for (long c = 0; c < t.forces.numel(); ++c) {
+                const double d = pred.forces[c] - t.forces[c];
+                f_sq += d * d;
+                f_abs += std::abs(d);
+                ++n_force_components;
+            }
+        }
+        if (pred.stress.defined() && !t.with_stress.empty()) {
+            for (long k : t.with_stress) {
+                const double n = s.loss.per_structure ? 1.0
+                                                      : static_cast<double>(batch.offsets[static_cast<size_t>(k) + 1] -
+                                                                            batch.offsets[static_cast<size_t>(k)]);
+                const double factor = batch.volumes[static_cast<size_t>(k)] / n;
+                for (long c = 0; c < 9; ++c) {
+                    const double d = factor * (pred.stress[9 * k + c] - t.stress[9 * k + c]);
+                    w_sq += d * d;
+                    w_abs += std::abs(d);
+                    ++n_strain_components;
                 }
             }
-            atom += f.n_atoms();
         }
     }
     SplitMetrics metrics() const {
         const double nan = std::numeric_limits<double>::quiet_NaN();
+        auto rms = [&](double sq, long n) { return n ? std::sqrt(sq / static_cast<double>(n)) : nan; };
+        auto avg = [&](double a, long n) { return n ? a / static_cast<double>(n) : nan; };
         SplitMetrics m;
-        m.loss = n_batches ? loss / static_cast<double>(n_batches) : nan;
-        m.energy_rmse_per_atom = std::sqrt(e_sq / static_cast<double>(n_structures));
-        m.energy_mae_per_atom = e_abs / static_cast<double>(n_structures);
-        m.forces_rmse = n_force_components ? std::sqrt(f_sq / static_cast<double>(n_force_components)) : nan;
-        m.forces_mae = n_force_components ? f_abs / static_cast<double>(n_force_components) : nan;
+        m.loss = loss;
+        m.energy_rmse_per_atom = rms(e_sq, n_structures);
+        m.energy_mae_per_atom = avg(e_abs, n_structures);
+        m.forces_rmse = rms(f_sq, n_force_components);
+        m.forces_mae = avg(f_abs, n_force_components);
+        m.strain_rmse_per_atom = rms(w_sq, n_strain_components);
+        m.strain_mae_per_atom = avg(w_abs, n_strain_components);
         return m;
     }
 };
@@ -63,41 +121,98 @@ std::vector<desc::System> pick(const std::vector<desc::System>& frames, const st
     return out;
 }
 
-/// Targets of a batch for the network: baseline removed, divided by the scale.
-Targets scaled_targets(const std::vector<desc::System>& frames, const Batch& batch, const CompositionModel& composition,
-                       const EnergyScaler& scaler, const TrainerSettings& s) {
-    Targets t = targets_of(frames, s.energy_key, s.forces_key, s.stress_key);
-    ad::Tensor residual = (t.energies - composition.baseline(batch)).clone();
-    ad::Tensor forces = s.weights.forces > 0 ? t.forces : ad::Tensor{};
-    ad::Tensor stress = t.stress;
-    scaler.scale_down(residual, forces, stress);
-    t.energies = residual;
-    t.forces = forces;
-    t.stress = stress;
+Targets physical_targets(const std::vector<desc::System>& frames, const TrainerSettings& s) {
+    return targets_of(frames, s.energy_key, s.forces_key, s.stress_key, s.virial_key);
+}
+
+/// The ZBL terms of a batch's frames when the model adds them, else nothing (undefined tensors).
+EnergyForcesStress zbl_terms(const std::vector<desc::System>& frames, const BpnnHypers& hypers) {
+    return hypers.zbl ? zbl_baseline(frames) : EnergyForcesStress{};
+}
+
+/// Targets for the network: baselines (composition, ZBL) removed, divided by the scale.
+Targets scaled_targets(const Targets& physical, const Batch& batch, const CompositionModel& composition,
+                       const EnergyScaler& scaler, const EnergyForcesStress& repulsion) {
+    Targets t = physical;
+    const EnergyForcesStress rest =
+        remove_baseline({physical.energies - composition.baseline(batch), physical.forces, physical.stress}, repulsion);
+    t.energies = rest.energies.clone();
+    if (t.forces.defined()) t.forces = rest.forces.clone();
+    if (t.stress.defined()) t.stress = rest.stress.clone();
+    scaler.scale_down(t.energies, t.forces, t.stress);
     return t;
 }
 
-NamedTensors copy_state(const SoapBpnn& model) {
+/// Physical predictions: scale, composition baseline and ZBL added to the network's outputs.
+EnergyForcesStress physical(const EnergyForcesStress& net, const CompositionModel& composition,
+                            const EnergyScaler& scaler, const Batch& batch, const EnergyForcesStress& repulsion) {
+    return add_baseline(predict(net, scaler, composition.baseline(batch)), repulsion);
+}
+
+NamedTensors copy_state(const NamedTensors& state) {
     NamedTensors out;
-    for (const auto& [name, t] : model.state_dict()) out.emplace_back(name, t.clone());
+    for (const auto& [name, t] : state) out.emplace_back(name, t.clone());
     return out;
+}
+
+std::string rng_text(const std::mt19937_64& rng) {
+    std::ostringstream os;
+    os << rng;
+    return os.str();
+}
+
+/// The network's energies (and forces / stress when the settings train them).
+EnergyForcesStress network(const SoapBpnn& model, const Batch& batch, const TrainerSettings& s, ad::CreateGraph cg) {
+    if (s.use_forces() || s.use_strain()) {
+        EnergyForcesStress net = model.energy_forces_stress(batch, cg);
+        if (!s.use_forces()) net.forces = ad::Tensor{};
+        if (!s.use_strain()) net.stress = ad::Tensor{};
+        return net;
+    }
+    EnergyForcesStress net;
+    net.energies = model.forward(batch).energies;  // energy only: no derivative graph needed
+    return net;
 }
 
 }  // namespace
 
 void check_training_frames(const std::vector<desc::System>& frames, const TrainerSettings& s, const std::string& what) {
     AD_CHECK(!frames.empty(), what << ": expected at least one frame, got none");
+    AD_CHECK(s.stress_key.empty() || s.virial_key.empty(),
+             what << ": expected a stress or a virial target, got both ('" << s.stress_key << "' and '" << s.virial_key
+                  << "')");
     for (const desc::System& f : frames) {
         AD_CHECK(f.find_info(s.energy_key), f.where() << ": expected the energy key '" << s.energy_key
                                                       << "', got a frame without it");
         f.require_energy(s.energy_key);
-        if (s.weights.forces > 0) {
+        if (s.use_forces()) {
             const desc::AtomColumn* c = f.find_array(s.forces_key);
             AD_CHECK(c && c->n_cols == 3, f.where() << ": expected the per-atom forces key '" << s.forces_key
                                                     << "' (3 reals), got a frame without it; set forces = false to "
                                                        "train on energies only");
+            f.require_forces(s.forces_key);  // finite values, before any output is written
+        }
+        const std::string& strain_key = s.virial_key.empty() ? s.stress_key : s.virial_key;
+        if (!strain_key.empty() && f.any_pbc())
+            AD_CHECK(f.find_info(strain_key), f.where() << ": expected the " << (s.virial_key.empty() ? "stress" : "virial")
+                                                        << " key '" << strain_key << "' in this periodic frame, got a "
+                                                        << "frame without it; set " << (s.virial_key.empty() ? "stress" : "virial")
+                                                        << " = false to train without it");
+        if (!strain_key.empty() && f.find_info(strain_key)) {
+            AD_CHECK(f.any_pbc() && std::abs(f.volume()) > 0,
+                     f.where() << ": expected a periodic cell for the " << (s.virial_key.empty() ? "stress" : "virial")
+                               << " key '" << strain_key << "', got a frame without one");
+            f.require_stress(strain_key);
         }
     }
+}
+
+EnergyForcesStress predict_frames(const SoapBpnn& model, const CompositionModel& composition,
+                                  const EnergyScaler& scaler, const std::vector<desc::System>& frames) {
+    const Batch batch = make_batch(frames, model.hypers().cutoff);
+    const EnergyForcesStress net = model.energy_forces_stress(batch, ad::CreateGraph::no);
+    ad::NoGrad no_grad;
+    return physical(net, composition, scaler, batch, zbl_terms(frames, model.hypers()));
 }
 
 SplitMetrics evaluate(const SoapBpnn& model, const CompositionModel& composition, const EnergyScaler& scaler,
@@ -109,20 +224,19 @@ SplitMetrics evaluate(const SoapBpnn& model, const CompositionModel& composition
     for (size_t b = 0; b < frames.size(); b += bs) {
         std::vector<desc::System> part = pick(frames, order, b, std::min(frames.size(), b + bs));
         Batch batch = make_batch(part, model.hypers().cutoff);
-        EnergyForcesStress net = model.energy_forces_stress(batch, ad::CreateGraph::no);
-        Targets t = scaled_targets(part, batch, composition, scaler, s);
-        // weighted by the batch's structures, so the loss does not depend on the batching
-        sums.loss += energy_loss(net, t, batch, s.weights).total.item() * static_cast<double>(part.size());
-        sums.n_batches += static_cast<long>(part.size());
+        EnergyForcesStress net = network(model, batch, s, ad::CreateGraph::no);
+        Targets phys = physical_targets(part, s);
+        const EnergyForcesStress repulsion = zbl_terms(part, model.hypers());
+        Targets t = scaled_targets(phys, batch, composition, scaler, repulsion);
+        sums.loss += energy_loss(net, t, batch, s.loss).total.item();  // summed over batches, as metatrain
         ad::NoGrad no_grad;
-        sums.add(predict(net, scaler, composition.baseline(batch)), part, s);
+        sums.add(physical(net, composition, scaler, batch, repulsion), phys, batch, s);
     }
     return sums.metrics();
 }
 
 TrainedModel train_soap_bpnn(const std::vector<desc::System>& train, const std::vector<desc::System>& val,
-                             const TrainerSettings& s,
-                             const std::function<void(const EpochLog&, const TrainedModel&)>& on_epoch) {
+                             const TrainerSettings& s, const EpochCallback& on_epoch, const TrainStart& start) {
     check_training_frames(train, s, "training set");
     if (!val.empty()) check_training_frames(val, s, "validation set");
     const long n_train = static_cast<long>(train.size());
@@ -132,18 +246,39 @@ TrainedModel train_soap_bpnn(const std::vector<desc::System>& train, const std::
     AD_CHECK(s.num_epochs >= 1, "architecture.training.num_epochs: expected >= 1, got " << s.num_epochs);
 
     TrainedModel out;
-    // composition baseline and scaler on the training split
-    std::vector<std::vector<int>> numbers;
-    std::vector<double> energies;
-    for (const desc::System& f : train) {
-        numbers.push_back(f.numbers);
-        energies.push_back(f.require_energy(s.energy_key));
-    }
     std::vector<int> species = desc::unique_numbers(train);
-    out.composition = CompositionModel::fit(numbers, energies, species);
-    out.scaler = EnergyScaler::fit(out.composition.remove(numbers, energies));
+    if (start.restart) {
+        AD_CHECK(start.composition && start.scaler, "train_soap_bpnn: a restart needs its composition and scale");
+        out.composition = *start.composition;
+        out.scaler = *start.scaler;
+    } else {
+        // composition baseline and scaler on the training split
+        std::vector<std::vector<int>> numbers;
+        std::vector<double> energies;
+        for (const desc::System& f : train) {
+            numbers.push_back(f.numbers);
+            // the composition is fitted to what the other baseline (ZBL) leaves, as metatrain's
+            energies.push_back(f.require_energy(s.energy_key) - (s.hypers.zbl ? zbl(f).energy : 0.0));
+        }
+        if (s.remove_composition_contribution) {
+            out.composition = CompositionModel::fit(numbers, energies, species, s.fixed_composition_weights);
+        } else {
+            for (int Z : species) out.composition.weights[Z] = 0.0;  // no baseline
+        }
+        if (s.scale_targets) out.scaler = EnergyScaler::fit(out.composition.remove(numbers, energies), s.fixed_scaling_weight);
+    }
     ad::Rng rng(static_cast<uint64_t>(s.seed));
-    out.model = std::make_shared<SoapBpnn>(s.hypers, species, rng);
+    if (start.init) {
+        AD_CHECK(start.init->hypers().to_toml() == s.hypers.to_toml(),
+                 "--init: expected a model with the options' hypers, got one with\n" << start.init->hypers().to_toml());
+        for (int Z : species)
+            AD_CHECK(std::count(start.init->species().begin(), start.init->species().end(), Z),
+                     "--init: expected a model that knows every species of the training set, got one without Z = " << Z);
+        out.model = std::make_shared<SoapBpnn>(start.init->hypers(), start.init->species(), rng);
+        out.model->load_state_dict(start.init->state_dict());
+    } else {
+        out.model = std::make_shared<SoapBpnn>(s.hypers, species, rng);
+    }
     SoapBpnn& model = *out.model;
 
     const long steps_per_epoch = (n_train + s.batch_size - 1) / s.batch_size;
@@ -153,12 +288,31 @@ TrainedModel train_soap_bpnn(const std::vector<desc::System>& train, const std::
     Adam adam(model.parameters(), s.learning_rate);
     std::mt19937_64 shuffle_rng(static_cast<uint64_t>(s.seed) + 1);
     std::vector<size_t> order(train.size());
-    std::iota(order.begin(), order.end(), 0);
 
-    NamedTensors best_state = copy_state(model);
-    double best_loss = std::numeric_limits<double>::infinity();
-    long step = 0;
-    for (long epoch = 1; epoch <= s.num_epochs; ++epoch) {
+    NamedTensors best_state = copy_state(model.state_dict());
+    double best_metric = std::numeric_limits<double>::infinity();
+    long step = 0, first_epoch = 1;
+    if (start.restart) {
+        const TrainingState& r = *start.restart;
+        model.load_state_dict(r.model);
+        adam.load_state(r.optimizer);
+        std::istringstream is(r.shuffle_rng);
+        is >> shuffle_rng;
+        AD_CHECK(!is.fail(), "--restart: expected the shuffling RNG state in the checkpoint, got '" << r.shuffle_rng << "'");
+        step = r.step;
+        first_epoch = r.epoch + 1;
+        out.best_epoch = r.best_epoch;
+        best_metric = r.best_metric;
+        best_state = copy_state(r.best);
+        AD_CHECK(first_epoch <= s.num_epochs + 1,
+                 "--restart: expected a checkpoint before the last epoch (" << s.num_epochs << "), got epoch " << r.epoch);
+    }
+    const ad::CreateGraph cg = (s.use_forces() && s.loss.forces.weight != 0) || (s.use_strain() && s.loss.strain.weight != 0)
+                                   ? ad::CreateGraph::yes
+                                   : ad::CreateGraph::no;
+    for (long epoch = first_epoch; epoch <= s.num_epochs; ++epoch) {
+        // each epoch shuffles the identity, so the order depends on the RNG state alone (restarts)
+        std::iota(order.begin(), order.end(), 0);
         std::shuffle(order.begin(), order.end(), shuffle_rng);
         ErrorSums sums;
         EpochLog log;
@@ -167,45 +321,48 @@ TrainedModel train_soap_bpnn(const std::vector<desc::System>& train, const std::
             std::vector<desc::System> part =
                 pick(train, order, b, std::min(train.size(), b + static_cast<size_t>(s.batch_size)));
             Batch batch = make_batch(part, s.hypers.cutoff);
-            Targets t = scaled_targets(part, batch, out.composition, out.scaler, s);
-            const ad::CreateGraph cg = s.weights.forces > 0 || s.weights.stress > 0 || s.weights.virial > 0
-                                           ? ad::CreateGraph::yes
-                                           : ad::CreateGraph::no;
-            EnergyForcesStress net;
-            if (cg == ad::CreateGraph::yes) {
-                net = model.energy_forces_stress(batch, cg);
-            } else {
-                net.energies = model.forward(batch).energies;  // energy only: no derivative graph needed
-            }
-            LossTerms loss = energy_loss(net, t, batch, s.weights);
+            Targets phys = physical_targets(part, s);
+            const EnergyForcesStress repulsion = zbl_terms(part, s.hypers);
+            Targets t = scaled_targets(phys, batch, out.composition, out.scaler, repulsion);
+            EnergyForcesStress net = network(model, batch, s, cg);
+            LossTerms loss = energy_loss(net, t, batch, s.loss);
             log.lr = schedule.lr_at(step);
             adam.set_lr(log.lr);
             adam.zero_grad();
             ad::backward(loss.total, model.parameters());
             adam.step();
             ++step;
-            sums.loss += loss.total.item();
-            ++sums.n_batches;
+            const double value = loss.total.item();
+            AD_CHECK(std::isfinite(value), "train: the loss became " << value << " at epoch " << epoch
+                                                                     << "; lower architecture.training.learning_rate");
+            sums.loss += value;
             ad::NoGrad no_grad;  // metrics of the step's (pre-update) predictions, as metatrain's
-            EnergyForcesStress phys = predict(net.forces.defined() ? net : EnergyForcesStress{net.energies, {}, {}},
-                                              out.scaler, out.composition.baseline(batch));
-            TrainerSettings energy_only = s;
-            if (!phys.forces.defined()) energy_only.weights.forces = 0;
-            sums.add(phys, part, energy_only);
+            sums.add(physical(net, out.composition, out.scaler, batch, repulsion), phys, batch, s);
         }
         log.train = sums.metrics();
         if (!val.empty()) {
             log.val = evaluate(model, out.composition, out.scaler, val, s);
             log.have_val = true;
         }
-        const double monitored = log.have_val ? log.val.loss : log.train.loss;
-        if (monitored < best_loss) {
-            best_loss = monitored;
-            best_state = copy_state(model);
+        const double monitored = selected_metric(log.have_val ? log.val : log.train, s.best_model_metric);
+        if (monitored < best_metric) {
+            best_metric = monitored;
+            best_state = copy_state(model.state_dict());
             out.best_epoch = epoch;
         }
         out.history.push_back(log);
-        if (on_epoch) on_epoch(log, out);
+        if (on_epoch) {
+            TrainingState state;
+            state.epoch = epoch;
+            state.step = step;
+            state.best_epoch = out.best_epoch;
+            state.best_metric = best_metric;
+            state.model = model.state_dict();
+            state.best = best_state;
+            state.optimizer = adam.state();
+            state.shuffle_rng = rng_text(shuffle_rng);
+            on_epoch(log, out, state);
+        }
     }
     model.load_state_dict(best_state);
     return out;

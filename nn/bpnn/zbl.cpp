@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "autodiff/error.hpp"
+#include "autodiff/ops.hpp"
 #include "descriptors/neighbor_list.hpp"
 
 namespace nn::bpnn {
@@ -125,6 +126,44 @@ ZblResult zbl(const desc::System& system) {
     if (V > 0)
         for (int k = 0; k < 9; ++k) out.stress.data()[k] = W[k] / V;
     return out;
+}
+
+EnergyForcesStress zbl_baseline(const std::vector<desc::System>& frames) {
+    long n_atoms = 0;
+    for (const desc::System& f : frames) n_atoms += f.n_atoms();
+    const long n = static_cast<long>(frames.size());
+    EnergyForcesStress out;
+    out.energies = ad::Tensor::zeros({n});
+    out.forces = ad::Tensor::zeros({n_atoms, 3});
+    out.stress = ad::Tensor::zeros({n, 3, 3});
+    long offset = 0;
+    for (long s = 0; s < n; ++s) {
+        const desc::System& f = frames[static_cast<size_t>(s)];
+        const ZblResult r = zbl(f);
+        out.energies.data()[s] = r.energy;
+        std::copy(r.forces.data(), r.forces.data() + 3 * f.n_atoms(), out.forces.data() + 3 * offset);
+        std::copy(r.stress.data(), r.stress.data() + 9, out.stress.data() + 9 * s);
+        offset += f.n_atoms();
+    }
+    return out;
+}
+
+namespace {
+ad::Tensor combine(const ad::Tensor& a, const ad::Tensor& b, double sign) {
+    if (!a.defined() || !b.defined()) return a;
+    AD_CHECK(a.shape() == b.shape(), "zbl baseline: expected matching shapes, got " << a.shape() << " and " << b.shape());
+    return sign > 0 ? a + b : a - b;
+}
+}  // namespace
+
+EnergyForcesStress add_baseline(const EnergyForcesStress& pred, const EnergyForcesStress& baseline) {
+    return {combine(pred.energies, baseline.energies, 1), combine(pred.forces, baseline.forces, 1),
+            combine(pred.stress, baseline.stress, 1)};
+}
+
+EnergyForcesStress remove_baseline(const EnergyForcesStress& target, const EnergyForcesStress& baseline) {
+    return {combine(target.energies, baseline.energies, -1), combine(target.forces, baseline.forces, -1),
+            combine(target.stress, baseline.stress, -1)};
 }
 
 }  // namespace nn::bpnn

@@ -13,8 +13,11 @@
 //              (A, B, C make E, E', E'' vanish at r_c; LAMMPS' switch with inner cutoff r_1 = 0)
 //   E_total  = sum_p E(r_p),   F_i = -dE_total/dx_i,   stress = (1/V) dE_total/d(strain)
 #pragma once
+#include <vector>
+
 #include "autodiff/tensor.hpp"
 #include "descriptors/system.hpp"
+#include "nn/bpnn/bpnn.hpp"
 
 namespace nn::bpnn {
 
@@ -43,5 +46,15 @@ struct ZblResult {
 /// pbc is set and |det cell| > 0, zeros otherwise. Throws for an element outside Z = 1..96 and
 /// for coincident atoms (the neighbour list names them).
 ZblResult zbl(const desc::System& system);
+
+/// The ZBL terms of the frames of a batch (same order as make_batch): energies [n_structures],
+/// forces [n_atoms, 3], stress [n_structures, 3, 3] (zeros for non-periodic frames). No graph.
+EnergyForcesStress zbl_baseline(const std::vector<desc::System>& frames);
+
+/// pred + baseline for every quantity both define (energies, forces, stress); ops, so the
+/// graph of `pred` is kept.
+EnergyForcesStress add_baseline(const EnergyForcesStress& pred, const EnergyForcesStress& baseline);
+/// target - baseline likewise (the training targets of a model with ZBL).
+EnergyForcesStress remove_baseline(const EnergyForcesStress& target, const EnergyForcesStress& baseline);
 
 }  // namespace nn::bpnn

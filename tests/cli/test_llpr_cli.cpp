@@ -122,6 +122,7 @@ TEST_CASE("llpr cli: train wraps a soap_bpnn model; eval writes uncertainties an
     std::vector<desc::System> pred = desc::read_extxyz(dir.file("pred.xyz"));
     REQUIRE(pred.size() == 20);
     CHECK(pred[0].find_info("config_type"));
+    CHECK(pred[0].energy("ref_energy").has_value());  // the reference kept, as plain eval does
     const double sigma = std::stod(*pred[0].find_info("energy_uncertainty"));
     CHECK(sigma > 0);
     std::vector<double> members = numbers_of(*pred[0].find_info("energy_ensemble"));

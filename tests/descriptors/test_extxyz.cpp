@@ -165,6 +165,20 @@ TEST_CASE("extxyz: errors name the file, the line and what was expected", "[desc
     REQUIRE_THROWS_WITH(parse("1\n\nXx 0 0 0\n"),
                         "bad.xyz:3: expected an element symbol (H..Og) in column 1 (species), got 'Xx'");
     REQUIRE_THROWS_WITH(parse("1\n\nH 0 nan 0\n"), "bad.xyz:3: expected a finite coordinate in column 3 (pos), got 'nan'");
+    REQUIRE_THROWS_WITH(parse("1\n\nH 0 -inf 0\n"), "bad.xyz:3: expected a finite coordinate in column 3 (pos), got '-inf'");
+    // the training targets: NaN/inf forces, energy or stress (other real columns may hold NaN, see kEdgeCases)
+    REQUIRE_THROWS_WITH(parse("2\nProperties=species:S:1:pos:R:3:forces:R:3 energy=1.0\nH 0 0 0 1 2 3\nH 1 0 0 nan 0 0\n"),
+                        "bad.xyz:4: expected a finite number in column 5 (forces), got 'nan'");
+    REQUIRE_THROWS_WITH(parse("1\nenergy=nan\nH 0 0 0\n"), "bad.xyz:2: expected finite numbers for 'energy', got 'nan'");
+    REQUIRE_THROWS_WITH(parse("1\nLattice=\"2 0 0 0 2 0 0 0 2\" stress=\"1 0 0 0 1 0 0 0 inf\"\nH 0 0 0\n"),
+                        Catch::StartsWith("bad.xyz:2: expected finite numbers for 'stress', got '1 0 0 0 1 0 0 0 inf'"));
+    // two atoms on top of each other, directly or through the cell: the frame and both atoms
+    REQUIRE_THROWS_WITH(parse("1\n\nH 0 0 0\n3\n\nH 0 0 0\nO 1 0 0\nH 0 0 0.05\n"),
+                        Catch::StartsWith("bad.xyz frame 1 (line 4): expected atoms at least 0.1 A apart, got atoms 0 "
+                                          "and 2 at distance 0.05 (shift [0, 0, 0])"));
+    REQUIRE_THROWS_WITH(parse("2\nLattice=\"3 0 0 0 3 0 0 0 3\"\nCu 0 0 0\nCu 0 0 3\n"),
+                        Catch::Contains("frame 0 (line 1): expected atoms at least 0.1 A apart, got atoms 0 and 1 at "
+                                        "distance 0 (shift [0, 0, -1])"));
     REQUIRE_THROWS_WITH(parse("1\nLattice=\"1 0 0 2 0 0 0 0 1\" pbc=\"T T T\"\nH 0 0 0\n"),
                         "bad.xyz:2: expected a non-singular Lattice with pbc=\"T T T\", got determinant 0.0");
     REQUIRE_THROWS_WITH(parse("1\npbc=\"F T F\"\nH 0 0 0\n"),

@@ -197,17 +197,34 @@ TEST_CASE("neighbor_list: strict cutoff, self-images, mixed periodicity", "[desc
 TEST_CASE("neighbor_list: errors", "[descriptors][neighbor_list]") {
     System same = make_system({0, 0, 0, 1, 0, 0, 0, 0, 0}, {}, {false, false, false});
     REQUIRE_THROWS_WITH(desc::neighbor_list(same, 3.0),
-                        "neighbor_list: system: expected distinct atom positions, got atoms 0 and 2 at the same point "
-                        "(shift [0, 0, 0])");
-    REQUIRE_THROWS_WITH(desc::neighbor_list_naive(same, 3.0), Catch::Contains("got atoms 0 and 2 at the same point"));
-    // atom 1 sits on a periodic image of atom 0
-    System image = make_system({0, 0, 0, 3, 0, 0}, {3, 0, 0, 0, 3, 0, 0, 0, 3}, {true, true, true});
-    REQUIRE_THROWS_WITH(desc::neighbor_list(image, 2.0), Catch::Contains("got atoms 0 and 1 at the same point"));
+                        "neighbor_list: system: expected atoms at least 0.1 A apart, got atoms 0 and 2 at distance 0 "
+                        "(shift [0, 0, 0]); duplicated atoms?");
+    REQUIRE_THROWS_WITH(desc::neighbor_list_naive(same, 3.0), Catch::Contains("got atoms 0 and 2 at distance 0 "));
+    // atom 1 sits 0.05 A from a periodic image of atom 0
+    System image = make_system({0, 0, 0, 2.95, 0, 0}, {3, 0, 0, 0, 3, 0, 0, 0, 3}, {true, true, true});
+    REQUIRE_THROWS_WITH(desc::neighbor_list(image, 2.0),
+                        Catch::Contains("got atoms 0 and 1 at distance 0.05") && Catch::Contains("(shift [-1, 0, 0])"));
+    REQUIRE_THROWS_WITH(desc::neighbor_list_naive(image, 2.0), Catch::Contains("got atoms 0 and 1 at distance 0.05"));
     System singular = make_system({0, 0, 0}, {1, 0, 0, 2, 0, 0, 0, 0, 1}, {true, true, true});
     REQUIRE_THROWS_WITH(desc::neighbor_list(singular, 2.0), Catch::Contains("expected a non-singular cell with pbc"));
     REQUIRE_THROWS_WITH(desc::neighbor_list(same, 0.0), Catch::Contains("expected a finite cutoff > 0, got 0"));
     System bad = make_system({0, NAN, 0}, {}, {false, false, false});
     REQUIRE_THROWS_WITH(desc::neighbor_list(bad, 1.0), Catch::Contains("expected finite positions"));
+}
+
+TEST_CASE("neighbor_list: check_geometry names the frame and both atoms", "[descriptors][neighbor_list]") {
+    // 0.11 A apart passes; a far periodic image of atom 0 at 0.09 A from atom 2 does not
+    System ok = make_system({0, 0, 0, 0.11, 0, 0}, {}, {false, false, false});
+    desc::check_geometry(ok);
+    System close = make_system({0.5, 0.5, 0.5, 2, 2, 2, 0.5, 0.5, 10.41}, {4, 0, 0, 0, 4, 0, 0, 0, 10}, {true, true, true});
+    close.source = "c.xyz";
+    close.frame = 7;
+    close.line = 99;
+    REQUIRE_THROWS_WITH(desc::check_geometry(close),
+                        Catch::StartsWith("c.xyz frame 7 (line 99): expected atoms at least 0.1 A apart, got atoms 0 and 2 "
+                                          "at distance 0.09") && Catch::Contains("(shift [0, 0, -1])"));
+    System nan = make_system({0, 0, NAN}, {}, {false, false, false});
+    REQUIRE_THROWS_WITH(desc::check_geometry(nan), "system: expected finite positions, got nan for atom 0");
 }
 
 TEST_CASE("neighbor_list: 10,192-atom Cu supercell, r_c = 5", "[descriptors][neighbor_list][.slow]") {

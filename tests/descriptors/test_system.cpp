@@ -54,6 +54,10 @@ TEST_CASE("system: typed energy, forces and stress over raw keys", "[descriptors
     CHECK_THAT(s.require_forces(), AllClose(f, 0, 0));
     REQUIRE_THROWS_WITH(s.set_forces(ad::tensor({1, 3}, {1, 2, 3})), Catch::Contains("expected forces [2, 3], got [1, 3]"));
     REQUIRE_THROWS_WITH(s.require_forces("dft_forces"), Catch::Contains("expected per-atom column 'dft_forces', got none"));
+    s.set_forces(ad::tensor({2, 3}, {1, 2, 3, -1, NAN, -3}), "dft_forces");
+    REQUIRE_THROWS_WITH(s.require_forces("dft_forces"),
+                        Catch::Contains("expected finite values in per-atom column 'dft_forces', got nan for atom 1"));
+    CHECK(s.erase_array("dft_forces"));
 
     ad::Tensor sigma = ad::tensor({3, 3}, {1, 6, 5, 6, 2, 4, 5, 4, 3});
     s.set_stress(sigma);
@@ -62,7 +66,9 @@ TEST_CASE("system: typed energy, forces and stress over raw keys", "[descriptors
     s.set_info("virial_voigt", "1 2 3 4 5 6");  // xx yy zz yz xz xy
     CHECK_THAT(s.require_stress("virial_voigt"), AllClose(sigma, 0, 0));
     s.set_info("bad", "1 2 3");
-    REQUIRE_THROWS_WITH(s.require_stress("bad"), Catch::Contains("expected 9 numbers (3x3 row-major) or 6 (Voigt)"));
+    REQUIRE_THROWS_WITH(s.require_stress("bad"), Catch::Contains("expected 9 finite numbers (3x3 row-major) or 6 (Voigt)"));
+    s.set_info("bad", "1 2 3 4 5 inf");
+    REQUIRE_THROWS_WITH(s.require_stress("bad"), Catch::Contains("expected 9 finite numbers"));
 
     // provenance appears in messages
     s.source = "data.xyz";

@@ -310,3 +310,40 @@ TEST_CASE("llpr_model: forward and reverse last-layer Jacobians agree with the m
         }
     }
 }
+
+TEST_CASE("llpr_model: a model with ZBL: the terms outside the network are in the prediction and every member",
+          "[uq][llpr]") {
+    std::vector<desc::System> all = frames("tests/data/ethanol-xtb-20.xyz");
+    std::vector<desc::System> train(all.begin(), all.begin() + 12), val(all.begin() + 12, all.end());
+    nn::bpnn::BpnnHypers h = tiny_hypers();
+    h.zbl = true;
+    ad::Rng rng(6);
+    auto model = std::make_shared<nn::bpnn::SoapBpnn>(h, std::vector<int>{1, 6, 8}, rng);
+    std::vector<std::vector<int>> numbers;
+    std::vector<double> energies;
+    for (const auto& f : train) {
+        numbers.push_back(f.numbers);
+        energies.push_back(*f.energy());
+    }
+    auto comp = nn::bpnn::CompositionModel::fit(numbers, energies, {1, 6, 8});
+    uq::LlprFitOptions o;
+    o.num_ensemble_members = 8;
+    uq::LlprModel w = uq::LlprModel::fit(model, comp, nn::bpnn::EnergyScaler{0.3}, train, val, o);
+    std::vector<desc::System> part(val.begin(), val.begin() + 3);
+    uq::LlprPrediction p = w.predict(part);
+    nn::bpnn::EnergyForcesStress ref = nn::bpnn::predict_frames(*model, comp, nn::bpnn::EnergyScaler{0.3}, part);
+    CHECK_THAT(p.energies, AllClose(ref.energies, 1e-12, 1e-9));
+    CHECK_THAT(p.forces, AllClose(ref.forces, 1e-8, 1e-10));
+    CHECK_THAT(ad::mean(p.energy_ensemble, {1}), AllClose(ref.energies, 1e-12, 1e-9));
+    CHECK_THAT(ad::mean(p.forces_ensemble, {2}), AllClose(ref.forces, 1e-8, 1e-10));
+    // calibrated against the residuals of that prediction: squared residuals give ZMS 1 exactly
+    o.calibration = uq::LlprCalibration::squared_residuals;
+    uq::LlprModel sq = uq::LlprModel::fit(model, comp, nn::bpnn::EnergyScaler{0.3}, train, val, o);
+    uq::LlprPrediction pv = sq.predict(val, uq::EnsembleForces::no);
+    std::vector<double> e_ref;
+    for (const auto& f : val) e_ref.push_back(*f.energy());
+    CHECK(uq::mean_squared_z(pv.energies, ad::square(pv.energy_uncertainty), ad::tensor({8}, e_ref)) ==
+          Approx(1.0).epsilon(1e-9));
+    // a batch without its ZBL terms is refused
+    REQUIRE_THROWS_WITH(w.predict(nn::bpnn::make_batch(part, 4.0)), Contains("expected the ZBL terms"));
+}
