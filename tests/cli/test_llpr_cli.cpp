@@ -183,7 +183,7 @@ TEST_CASE("llpr cli: bad input is one line, non-zero exit, no output", "[cli][ll
 }
 
 TEST_CASE("acceptance: examples/ethanol wrapped with llpr.toml is calibrated on test.xyz", "[cli][llpr][acceptance]") {
-    // The example's own options (5 epochs, about a second) and llpr.toml (automatic regulariser,
+    // The example's own options (15 epochs, about 13 s) and llpr.toml (automatic regulariser,
     // absolute_residuals, 128 members), in a temporary copy of examples/ethanol.
     TempDir dir;
     for (const char* f : {"options.toml", "llpr.toml", "train.xyz", "test.xyz"})
@@ -201,7 +201,7 @@ TEST_CASE("acceptance: examples/ethanol wrapped with llpr.toml is calibrated on 
     nn::Json j = nn::Json::parse(e.output);
     CHECK(j["energy_zms"].as_number() > 0.5);
     CHECK(j["energy_zms"].as_number() < 2.0);
-    CHECK(j["energy_spearman"].as_number() > 0.2);  // clearly positive (0.44 at the time of writing)
+    CHECK(j["energy_spearman"].as_number() > 0.2);  // clearly positive (0.46 at the time of writing)
     CHECK(j["forces_zms"].as_number() > 0.5);
     CHECK(j["forces_zms"].as_number() < 2.0);
     CHECK(j["energy_coverage_2sigma"].as_number() > 0.85);
