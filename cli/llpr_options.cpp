@@ -2,43 +2,34 @@
 #include "cli/llpr_options.hpp"
 
 #include "autodiff/error.hpp"
+#include "cli/bpnn_options.hpp"
 
 namespace cli {
 
 const std::map<std::string, Kind>& llpr_option_keys() {
-    static const std::map<std::string, Kind> s = {
-        {"seed", Kind::integer},
-        {"base_precision", Kind::integer},
-        {"architecture", Kind::table},
-        {"architecture.name", Kind::string},
-        {"architecture.model", Kind::table},
-        {"architecture.model.num_ensemble_members", Kind::table},
-        {"architecture.model.num_ensemble_members.energy", Kind::integer},
-        {"architecture.training", Kind::table},
-        {"architecture.training.model_checkpoint", Kind::string},
-        {"architecture.training.batch_size", Kind::integer},
-        {"architecture.training.regularizer", Kind::floating},
-        {"architecture.training.calibration_method", Kind::string},
-        {"architecture.training.num_epochs", Kind::integer},
-        {"training_set", Kind::table},
-        {"training_set.systems", Kind::table},
-        {"training_set.systems.read_from", Kind::string},
-        {"training_set.systems.length_unit", Kind::string},
-        {"training_set.targets", Kind::table},
-        {"training_set.targets.energy", Kind::table},
-        {"training_set.targets.energy.key", Kind::string},
-        {"training_set.targets.energy.unit", Kind::string},
-        {"training_set.targets.energy.forces", Kind::boolean},
-        {"training_set.targets.energy.stress", Kind::boolean},
-        {"validation_set", Kind::fraction_or_file},
-        {"validation_set.read_from", Kind::string},
-        {"validation_set.systems", Kind::table},
-        {"validation_set.systems.read_from", Kind::string},
-        {"test_set", Kind::fraction_or_file},
-        {"test_set.read_from", Kind::string},
-        {"test_set.systems", Kind::table},
-        {"test_set.systems.read_from", Kind::string},
-    };
+    static const std::map<std::string, Kind> s = [] {
+        std::map<std::string, Kind> k = {
+            {"seed", Kind::integer},
+            {"base_precision", Kind::integer},
+            {"architecture", Kind::table},
+            {"architecture.name", Kind::string},
+            {"architecture.model", Kind::table},
+            {"architecture.model.num_ensemble_members", Kind::table},
+            {"architecture.model.num_ensemble_members.energy", Kind::integer},
+            {"architecture.training", Kind::table},
+            {"architecture.training.model_checkpoint", Kind::string},
+            {"architecture.training.batch_size", Kind::integer},
+            {"architecture.training.regularizer", Kind::floating},
+            {"architecture.training.calibration_method", Kind::string},
+            {"architecture.training.num_epochs", Kind::integer},
+        };
+        // the data keys of soap_bpnn, so that its training_set / validation_set / test_set
+        // tables can be copied as they are (the forces / stress targets are accepted and unused)
+        for (const auto& [key, kind] : bpnn_option_keys())
+            for (const char* root : {"training_set", "validation_set", "test_set"})
+                if (key.rfind(root, 0) == 0) k[key] = kind;
+        return k;
+    }();
     return s;
 }
 
@@ -102,13 +93,15 @@ LlprTrainOptions parse_llpr_options(const Options& o) {
     AD_CHECK(r.fit.num_ensemble_members == 0 || r.fit.num_ensemble_members >= 2,
              o.where(m) << ": '" << m << "' expected 0 (no ensemble) or >= 2, got " << r.fit.num_ensemble_members);
 
-    AD_CHECK(o.has("training_set.systems.read_from"),
-             o.name() << ": expected 'training_set.systems.read_from' (the training structures), got none");
-    r.train_path = o.get_string("training_set.systems.read_from", "");
+    // metatrain's short form systems = "file.xyz" is [training_set.systems] read_from = "file.xyz"
+    const std::string systems = o.is_string("training_set.systems") ? "training_set.systems" : "training_set.systems.read_from";
+    AD_CHECK(o.has(systems), o.name() << ": expected 'training_set.systems.read_from' (the training structures), got none");
+    r.train_path = o.get_string(systems, "");
     const std::string e = "training_set.targets.energy.";
     r.fit.energy_key = o.get_string(e + "key", "energy");
     const std::string unit = o.get_string(e + "unit", "eV");
     o.require_one_of(e + "unit", unit, {"eV"});
+    o.require_one_of(e + "quantity", o.get_string(e + "quantity", "energy"), {"energy"});
     r.validation = read_set(o, "validation_set", r.validation);
     r.test = read_set(o, "test_set", r.test);
     return r;

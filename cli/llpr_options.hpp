@@ -6,9 +6,9 @@
 //       regularizer (left out: automatic), calibration_method ("absolute_residuals" |
 //       "squared_residuals" | "crps"; default absolute_residuals, as metatrain), num_epochs
 //       (training the ensemble weights with an NLL/CRPS loss: not implemented, only 0 is accepted)
-//   [training_set.systems] read_from;  [training_set.targets.energy] key, unit ("eV"), forces, stress
-//   validation_set / test_set as for soap_bpnn (a fraction of the training file, a file name, or a
-//   table with read_from). The same seed and fractions as the soap_bpnn run give the same split.
+//   training_set / validation_set / test_set: soap_bpnn's keys (cli/bpnn_options.hpp), so its
+//   tables can be copied as they are; only the systems, the energy key and the fractions or files
+//   are used. The same seed and fractions as the soap_bpnn run give the same split.
 // Unknown keys and wrong types are errors naming file and line.
 #pragma once
 #include <optional>

@@ -639,7 +639,11 @@ std::shared_ptr<SoapBpnn> load_model_with_last_layer_features(const nn::Checkpoi
                                         << (arch.empty() ? std::string("a checkpoint without an architecture")
                                                          : "architecture '" + arch + "'")
                                         << "; LLPR needs the inputs of the energy's last layer");
-    return SoapBpnn::from_checkpoint(without_llpr(ckpt), composition_weights, energy_scale);
+    nn::Checkpoint model = without_llpr(ckpt);
+    auto kind = ckpt.metadata.find("kind");
+    if (kind != ckpt.metadata.end() && kind->second == "training_checkpoint")  // the weights at that epoch
+        model.tensors = ckpt.section("model.");
+    return SoapBpnn::from_checkpoint(model, composition_weights, energy_scale);
 }
 
 nn::Checkpoint LlprModel::to_checkpoint() const {

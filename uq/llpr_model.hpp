@@ -141,8 +141,9 @@ class LlprModel {
 bool holds_llpr(const nn::Checkpoint& ckpt);
 /// The checkpoint without its "llpr." tensors and metadata: the plain soap_bpnn model.
 nn::Checkpoint without_llpr(const nn::Checkpoint& ckpt);
-/// The model of a checkpoint, with a one-line error when it has no last-layer features (a
-/// checkpoint that is not a soap_bpnn model, e.g. a tabular one).
+/// The model of a checkpoint (a model file, a wrapped one, or a training checkpoint: its "model."
+/// weights), with a one-line error when it has no last-layer features (a checkpoint that is not a
+/// soap_bpnn model, e.g. a tabular one).
 std::shared_ptr<nn::bpnn::SoapBpnn> load_model_with_last_layer_features(const nn::Checkpoint& ckpt,
                                                                         std::map<int, double>* composition_weights,
                                                                         double* energy_scale);

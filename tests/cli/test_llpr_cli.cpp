@@ -138,6 +138,23 @@ TEST_CASE("llpr cli: train wraps a soap_bpnn model; eval writes uncertainties an
     REQUIRE(au);
     CHECK(au->values.size() == 9);
 
+    // a training checkpoint (its current weights) and metatrain's short form of the systems
+    write_text(dir.file("options1.toml"), replace(bpnn_options(), "num_epochs = 3", "num_epochs = 1\ncheckpoint_interval = 1"));
+    REQUIRE(run_cli("train options1.toml -o m1.ckpt --run-dir run1", dir.str()).status == 0);
+    REQUIRE(fs::exists(dir.file("run1/checkpoints/epoch_1.ckpt")));
+    write_text(dir.file("tc.toml"), replace(llpr_options("run1/checkpoints/epoch_1.ckpt"),
+                                            "[training_set.systems]\nread_from = \"data.xyz\"\n", "") +
+                                        "[training_set]\nsystems = \"data.xyz\"\n");
+    RunResult tc = run_cli("train tc.toml -o tc.ckpt --run-dir tc_run", dir.str());
+    INFO(tc.output);
+    REQUIRE(tc.status == 0);
+    RunResult etc = run_cli("eval tc.ckpt data.xyz -o tc.xyz --json", dir.str());
+    RunResult em1 = run_cli("eval m1.ckpt data.xyz -o m1.xyz --json", dir.str());
+    REQUIRE(etc.status == 0);
+    REQUIRE(em1.status == 0);
+    CHECK(nn::Json::parse(etc.output)["energy_rmse_per_atom"].as_number() ==
+          Approx(nn::Json::parse(em1.output)["energy_rmse_per_atom"].as_number()).epsilon(1e-12));
+
     // a wrap without an ensemble: sigma only, no forces_* UQ metrics
     write_text(dir.file("noens.toml"), llpr_options("model.ckpt", "calibration_method = \"squared_residuals\"\n",
                                                     "validation_set = 0.2\n", 0));
