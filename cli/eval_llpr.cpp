@@ -94,7 +94,7 @@ int cmd_eval_llpr_xyz(const Args& args) {
 
     // ---- predictions (timed) and the per-entry lists the metrics need
     Sums e, fo, st;
-    std::vector<double> E, E_sigma, E_ref, F, F_sigma, F_ref;
+    std::vector<double> E, E_sigma, E_ref, F, F_sigma, F_ref, Ek_mean, Ek_sigma;
     double sigma_sum = 0, f_sigma_sum = 0;  // for the uncertainty means, with or without references
     long n_atoms = 0;
     double seconds = 0;
@@ -125,6 +125,14 @@ int cmd_eval_llpr_xyz(const Args& args) {
                 E.push_back(energy);
                 E_sigma.push_back(sigma);
                 E_ref.push_back(*ref_energy[fs]);
+                if (K > 0) {  // the members' own mean and spread (they differ from the model after training)
+                    const double* ek = pred.energy_ensemble.data() + s * K;
+                    double m = 0, v = 0;
+                    for (long q = 0; q < K; ++q) m += ek[q] / static_cast<double>(K);
+                    for (long q = 0; q < K; ++q) v += (ek[q] - m) * (ek[q] - m) / static_cast<double>(K - 1);
+                    Ek_mean.push_back(m);
+                    Ek_sigma.push_back(std::sqrt(v));
+                }
             }
             if (ref_forces[fs].defined())
                 for (long c = 0; c < 3 * n; ++c) {
@@ -174,6 +182,9 @@ int cmd_eval_llpr_xyz(const Args& args) {
     };
     std::vector<std::pair<std::string, double>> uq;
     if (E.size() >= 2) uq = uq_metrics("energy_", as_tensor(E), as_tensor(E_sigma), as_tensor(E_ref));
+    if (Ek_mean.size() >= 2)
+        for (auto& kv : uq_metrics("energy_ensemble_", as_tensor(Ek_mean), as_tensor(Ek_sigma), as_tensor(E_ref)))
+            uq.push_back(kv);
     if (F.size() >= 2)
         for (auto& kv : uq_metrics("forces_", as_tensor(F), as_tensor(F_sigma), as_tensor(F_ref))) uq.push_back(kv);
     for (const auto& [k, v] : uq) metrics[k] = v;

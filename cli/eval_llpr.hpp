@@ -4,7 +4,8 @@
 // and forces_uncertainty (eV/A, the members' standard deviation), and the UQ metrics (eV, eV/A):
 //   <t>_nll, <t>_zms, <t>_miscalibration_area, <t>_spearman (|error| against sigma),
 //   <t>_coverage_{1,2,3}sigma, <t>_uncertainty_mean  for t = energy (per structure, total energies)
-//   and forces (per component, sigma from the ensemble).
+//   and forces (per component, sigma from the ensemble); with an ensemble also t = energy_ensemble
+//   (the members' mean and standard deviation instead of the model and the LLPR sigma).
 #pragma once
 #include <string>
 #include <utility>

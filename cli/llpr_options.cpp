@@ -22,6 +22,7 @@ const std::map<std::string, Kind>& llpr_option_keys() {
             {"architecture.training.regularizer", Kind::floating},
             {"architecture.training.calibration_method", Kind::string},
             {"architecture.training.num_epochs", Kind::integer},
+            {"architecture.training.learning_rate", Kind::floating},
         };
         // the data keys of soap_bpnn, so that its training_set / validation_set / test_set
         // tables can be copied as they are (the forces / stress targets are accepted and unused)
@@ -85,13 +86,20 @@ LlprTrainOptions parse_llpr_options(const Options& o) {
     const std::string method = o.get_string(t + "calibration_method", "absolute_residuals");
     o.require_one_of(t + "calibration_method", method, {"absolute_residuals", "squared_residuals", "crps"});
     r.fit.calibration = uq::parse_llpr_calibration(method);
-    const long epochs = o.get_int(t + "num_epochs", 0);
-    AD_CHECK(epochs == 0, o.where(t + "num_epochs") << ": '" << t << "num_epochs' expected 0 or left out, got " << epochs
-                                                    << "; training the ensemble weights (NLL/CRPS) is not implemented yet");
     const std::string m = "architecture.model.num_ensemble_members.energy";
     r.fit.num_ensemble_members = o.get_int(m, 0);
     AD_CHECK(r.fit.num_ensemble_members == 0 || r.fit.num_ensemble_members >= 2,
              o.where(m) << ": '" << m << "' expected 0 (no ensemble) or >= 2, got " << r.fit.num_ensemble_members);
+    r.fit.num_epochs = o.get_int(t + "num_epochs", 0);
+    AD_CHECK(r.fit.num_epochs >= 0, o.where(t + "num_epochs") << ": '" << t << "num_epochs' expected >= 0, got "
+                                                              << r.fit.num_epochs);
+    AD_CHECK(r.fit.num_epochs == 0 || r.fit.num_ensemble_members >= 2,
+             o.where(t + "num_epochs") << ": '" << t << "num_epochs' expected 0 without an ensemble (training the "
+                                                        "ensemble weights needs '" << m << "' >= 2), got "
+                                       << r.fit.num_epochs);
+    r.fit.learning_rate = o.get_float(t + "learning_rate", r.fit.learning_rate);
+    AD_CHECK(r.fit.learning_rate > 0, o.where(t + "learning_rate") << ": '" << t << "learning_rate' expected > 0, got "
+                                                                   << r.fit.learning_rate);
 
     // metatrain's short form systems = "file.xyz" is [training_set.systems] read_from = "file.xyz"
     const std::string systems = o.is_string("training_set.systems") ? "training_set.systems" : "training_set.systems.read_from";

@@ -109,6 +109,11 @@ TrainResult train_llpr(const LlprTrainOptions& o, const TrainRun& run) {
                       wrapped.n_members(), o.seed);
         say(buf);
     }
+    for (size_t e = 0; e < info.train_nll.size(); ++e) {
+        std::snprintf(buf, sizeof buf, "llpr: ensemble training epoch %3zu, train NLL (per atom): %.5g, validation NLL: %.5g%s",
+                      e, info.train_nll[e], info.val_nll[e], static_cast<long>(e) == info.best_epoch ? " (kept)" : "");
+        say(buf);
+    }
     std::snprintf(buf, sizeof buf, "llpr: wrap %.2f s (covariance %.2f, posterior %.3f, calibration %.2f, ensemble %.3f)",
                   wrap_seconds, info.covariance_seconds, info.fit_seconds, info.calibration_seconds,
                   info.ensemble_seconds);

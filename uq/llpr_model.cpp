@@ -12,6 +12,7 @@
 #include "nn/bpnn/zbl.hpp"
 #include "nn/layer_norm.hpp"
 #include "nn/linear.hpp"
+#include "nn/optim.hpp"
 
 namespace uq {
 
@@ -413,6 +414,117 @@ Tensor soap_bpnn_last_layer_jacobian(const SoapBpnn& model, const Batch& b, Jaco
     return G;
 }
 
+// ---------------------------------------------------------------------------- ensemble training
+
+namespace {
+
+// Per-structure rows of a split: phi_s [n, P], per-atom targets t_s = (E*_s - b_s) / N_s with b_s
+// the terms outside the last layer (composition, ZBL), and 1 / N_s.
+struct EnsembleData {
+    Tensor phi, target, inv_atoms;
+};
+
+EnsembleData ensemble_data(const SoapBpnn& model, const nn::bpnn::CompositionModel& composition,
+                           const std::vector<desc::System>& frames, const LlprFitOptions& o) {
+    const long P = static_cast<long>(model.species().size()) * model.n_features(), n = static_cast<long>(frames.size());
+    EnsembleData d{Tensor::empty({n, P}), Tensor::empty({n}), Tensor::empty({n, 1})};
+    ad::NoGrad no_grad;
+    for_batches(model, frames, o.batch_size, [&](const Batch& b, const std::vector<desc::System>& part, size_t lo) {
+        Tensor phi = model.forward(b).last_layer_features;
+        Tensor base = composition.baseline(b);
+        if (model.hypers().zbl) base = base + nn::bpnn::zbl_baseline(part).energies;
+        for (long s = 0; s < b.n_structures(); ++s) {
+            const long row = static_cast<long>(lo) + s;
+            const double N = static_cast<double>(b.offsets[static_cast<size_t>(s) + 1] - b.offsets[static_cast<size_t>(s)]);
+            std::copy(phi.data() + s * P, phi.data() + (s + 1) * P, d.phi.data() + row * P);
+            d.target.data()[row] = (part[static_cast<size_t>(s)].require_energy(o.energy_key) - base[s]) / N;
+            d.inv_atoms.data()[row] = 1.0 / N;
+        }
+    });
+    return d;
+}
+
+// Mean over rows of 1/2 [log v + (t - mu)^2 / v], mu and v (1/(K-1)) over the members' per-atom
+// predictions phi W^T / N (the constant 1/2 log 2 pi left out, as torch's GaussianNLLLoss).
+Tensor ensemble_nll(const Tensor& phi, const Tensor& target, const Tensor& inv_atoms, const Tensor& W) {
+    const long K = W.dim(0);
+    Tensor pred = ad::matmul_nt(phi, W) * inv_atoms;                                        // [n, K]
+    Tensor mu = ad::mean(pred, {1}, true);                                                  // [n, 1]
+    Tensor var = ad::sum(ad::square(pred - mu), {1}) / static_cast<double>(K - 1);          // [n]
+    Tensor r = target - ad::reshape(mu, {-1});
+    return ad::mean(0.5 * (ad::log(var) + ad::square(r) / var));
+}
+
+}  // namespace
+
+Tensor train_llpr_ensemble(const SoapBpnn& model, const nn::bpnn::CompositionModel& composition, const Llpr& llpr,
+                           const Tensor& w, const std::vector<desc::System>& train, const std::vector<desc::System>& val,
+                           const Tensor& W0, const LlprFitOptions& o, LlprFitInfo* info) {
+    AD_CHECK(W0.defined() && W0.ndim() == 2 && W0.dim(0) >= 2,
+             "llpr: expected an ensemble (num_ensemble_members >= 2) to train, got none");
+    AD_CHECK(o.learning_rate > 0, "llpr: expected learning_rate > 0, got " << o.learning_rate);
+    const EnsembleData tr = ensemble_data(model, composition, train, o), va = ensemble_data(model, composition, val, o);
+    // Adam works on whitened coordinates: W = w + alpha Z L^T (L L^T = (C + rI)^-1), so the sampled
+    // members have Z ~ N(0, I) and a step of lr moves every posterior direction by the same
+    // fraction of its spread (on W itself one lr would be huge along the well-determined directions).
+    const long P = W0.dim(1);
+    ad::NoGrad no_grad_setup;
+    Tensor lt = ad::transpose(llpr.inverse_sqrt()) * llpr.alpha();  // alpha L^T [P, P]
+    Tensor lam = llpr.eigenvalues();
+    Tensor unwhiten = Tensor::empty({P, P});  // (alpha L^T)^-1 = Q diag(sqrt(max(lambda, 0) + r)) / alpha
+    const double r = llpr.regularizer().value;
+    for (long a = 0; a < P; ++a)
+        for (long k = 0; k < P; ++k)
+            unwhiten.data()[a * P + k] = llpr.eigenvectors()[a * P + k] * std::sqrt(std::max(lam[k], 0.0) + r) / llpr.alpha();
+    Tensor wrow = ad::reshape(w, {1, P});
+    Tensor Z = ad::matmul(W0 - wrow, unwhiten).set_requires_grad(true);  // [K, P]
+    auto weights = [&](const Tensor& z) { return wrow + ad::matmul(z, lt); };
+    ad::GradMode grad_on(true);
+    nn::Adam adam({Z}, o.learning_rate);
+    ad::Rng rng(o.seed + 1);
+    const long n = tr.phi.dim(0), bs = std::min(o.batch_size, n);
+    auto val_nll = [&] {
+        ad::NoGrad no_grad;
+        return ensemble_nll(va.phi, va.target, va.inv_atoms, weights(Z.detach())).item();
+    };
+    double best = val_nll();
+    Tensor best_W = W0.clone();
+    if (info) {
+        ad::NoGrad no_grad;
+        info->train_nll = {ensemble_nll(tr.phi, tr.target, tr.inv_atoms, W0).item()};
+        info->val_nll = {best};
+        info->best_epoch = 0;
+    }
+    for (long epoch = 1; epoch <= o.num_epochs; ++epoch) {
+        std::vector<long> order = rng.permutation(n);
+        double sum = 0;
+        long steps = 0;
+        for (long lo = 0; lo < n; lo += bs) {
+            std::vector<long> idx(order.begin() + lo, order.begin() + std::min(n, lo + bs));
+            if (idx.size() < 2 && n >= 2) continue;  // one structure says nothing about a spread
+            Tensor loss = ensemble_nll(ad::index_select(tr.phi, 0, idx), ad::index_select(tr.target, 0, idx),
+                                       ad::index_select(tr.inv_atoms, 0, idx), weights(Z));
+            adam.zero_grad();
+            ad::backward(loss, {Z});
+            adam.step();
+            sum += loss.item();
+            ++steps;
+        }
+        const double v = val_nll();
+        if (info) {
+            info->train_nll.push_back(steps ? sum / static_cast<double>(steps) : 0.0);
+            info->val_nll.push_back(v);
+        }
+        if (v < best) {
+            best = v;
+            ad::NoGrad no_grad;
+            best_W = weights(Z.detach()).clone();
+            if (info) info->best_epoch = epoch;
+        }
+    }
+    return best_W;
+}
+
 // ---------------------------------------------------------------------------- the model
 
 namespace {
@@ -462,6 +574,11 @@ LlprModel LlprModel::fit(std::shared_ptr<const SoapBpnn> model, nn::bpnn::Compos
                                   << val.size() << "; one validation frame cannot calibrate alpha");
     AD_CHECK(options.num_ensemble_members == 0 || options.num_ensemble_members >= 2,
              "llpr: expected num_ensemble_members 0 (no ensemble) or >= 2, got " << options.num_ensemble_members);
+    AD_CHECK(options.num_epochs == 0 || options.num_ensemble_members >= 2,
+             "llpr: expected num_ensemble_members >= 2 to train the ensemble weights (num_epochs = "
+                 << options.num_epochs << "), got " << options.num_ensemble_members);
+    if (options.num_epochs > 0)
+        for (const auto& f : train) f.require_energy(options.energy_key);
     LlprFitInfo local;
     LlprFitInfo& inf = info ? *info : local;
     inf.n_train = static_cast<long>(train.size());
@@ -503,6 +620,9 @@ LlprModel LlprModel::fit(std::shared_ptr<const SoapBpnn> model, nn::bpnn::Compos
         ad::Rng rng(options.seed);
         wrapped.ensemble_ = llpr.sample_ensemble(wrapped.last_layer_weights(), options.num_ensemble_members, rng);
     }
+    if (options.num_epochs > 0)
+        wrapped.ensemble_ = train_llpr_ensemble(*model, composition, llpr, wrapped.last_layer_weights(), train, val,
+                                                wrapped.ensemble_, options, &inf);
     inf.ensemble_seconds = seconds_since(t0);
     return wrapped;
 }

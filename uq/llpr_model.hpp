@@ -29,8 +29,15 @@ struct LlprFitOptions {
     std::optional<double> regularizer;        ///< none: automatic (uq/llpr)
     LlprCalibration calibration = LlprCalibration::absolute_residuals;
     long num_ensemble_members = 0;            ///< energy ensemble size (0: none, else >= 2)
-    uint64_t seed = 0;                        ///< ensemble sampling
+    uint64_t seed = 0;                        ///< ensemble sampling (and shuffling when training it)
     std::string energy_key = "energy";
+    /// Training of the ensemble weights after sampling (metatrain's num_epochs; its default loss
+    /// gaussian_nll_ensemble with train_all_parameters = false): epochs of Adam on W [K, S d] over
+    /// the training split in batches of batch_size, on the per-atom Gaussian NLL of the reference
+    /// under N(mean_k, var_k) of the members; the weights with the lowest validation NLL are kept.
+    /// 0: the members stay as sampled.
+    long num_epochs = 0;
+    double learning_rate = 3e-4;              ///< Adam, constant (metatrain's default value)
 };
 
 /// What the fit measured (for the log).
@@ -40,6 +47,10 @@ struct LlprFitInfo {
     double calibration_seconds = 0;  ///< forward pass over the validation split + alpha
     double ensemble_seconds = 0;
     long n_train = 0, n_val = 0;
+    /// With num_epochs > 0: per epoch the mean training NLL (over batches) and the validation NLL
+    /// (eV/atom units); entry 0 is the sampled ensemble, before any step.
+    std::vector<double> train_nll, val_nll;
+    long best_epoch = 0;             ///< epoch whose weights were kept (0: as sampled)
 };
 
 /// Whether ensemble forces (and stress) are computed by predict().
@@ -91,6 +102,14 @@ enum class JacobianMode { automatic, forward, reverse };
 /// per-atom network; it does not depend on the number of ensemble members.
 ad::Tensor soap_bpnn_last_layer_jacobian(const nn::bpnn::SoapBpnn& model, const nn::bpnn::Batch& batch,
                                          JacobianMode mode = JacobianMode::automatic);
+
+/// The ensemble training of LlprFitOptions::num_epochs, from the sampled weights W0 [K, S d] of the
+/// posterior `llpr` around the model's last layer w [S d] (eV); returns the kept weights and fills
+/// info's train_nll, val_nll and best_epoch. Adam runs on whitened coordinates Z, W = w + alpha Z L^T.
+ad::Tensor train_llpr_ensemble(const nn::bpnn::SoapBpnn& model, const nn::bpnn::CompositionModel& composition,
+                               const Llpr& llpr, const ad::Tensor& w, const std::vector<desc::System>& train,
+                               const std::vector<desc::System>& val, const ad::Tensor& W0,
+                               const LlprFitOptions& options, LlprFitInfo* info = nullptr);
 
 class LlprModel {
   public:

@@ -74,15 +74,19 @@ TEST_CASE("llpr_options: metatrain's keys, defaults and bad values", "[cli][llpr
     CHECK(r.fit.calibration == uq::LlprCalibration::crps);
     CHECK(parse(llpr_options("m.ckpt", "", "", 0)).fit.num_ensemble_members == 0);
 
-    REQUIRE_THROWS_WITH(parse(llpr_options("m.ckpt", "num_epochs = 5\n")),
-                        Catch::Contains("llpr.toml:") && Catch::Contains("num_epochs' expected 0 or left out, got 5") &&
-                            Catch::Contains("training the ensemble weights (NLL/CRPS) is not implemented yet"));
+    cli::LlprTrainOptions t = parse(llpr_options("m.ckpt", "num_epochs = 5\nlearning_rate = 1e-2\n"));
+    CHECK(t.fit.num_epochs == 5);
+    CHECK(t.fit.learning_rate == 1e-2);
+    CHECK(o.fit.learning_rate == 3e-4);  // metatrain's default
+    REQUIRE_THROWS_WITH(parse(llpr_options("m.ckpt", "num_epochs = 5\n", "", 0)),
+                        Catch::Contains("llpr.toml:") && Catch::Contains("num_epochs' expected 0 without an ensemble"));
+    REQUIRE_THROWS_WITH(parse(llpr_options("m.ckpt", "num_epochs = -1\n")), Catch::Contains("num_epochs' expected >= 0"));
     REQUIRE_THROWS_WITH(parse(llpr_options("m.ckpt", "calibration_method = \"nll\"\n")),
                         Catch::Contains("calibration_method") && Catch::Contains("absolute_residuals"));
     REQUIRE_THROWS_WITH(parse(llpr_options("m.ckpt", "regularizer = -1.0\n")), Catch::Contains("regularizer' expected >= 0"));
     REQUIRE_THROWS_WITH(parse(llpr_options("m.ckpt", "", "", 1)), Catch::Contains("expected 0 (no ensemble) or >= 2, got 1"));
-    REQUIRE_THROWS_WITH(parse(llpr_options("m.ckpt", "learning_rate = 1e-3\n")),
-                        Catch::Contains("unknown key 'architecture.training.learning_rate'"));
+    REQUIRE_THROWS_WITH(parse(llpr_options("m.ckpt", "warmup_fraction = 0.1\n")),
+                        Catch::Contains("unknown key 'architecture.training.warmup_fraction'"));
     REQUIRE_THROWS_WITH(parse(replace(llpr_options(), "model_checkpoint = \"model.ckpt\"\n", "")),
                         Catch::Contains("expected 'architecture.training.model_checkpoint'"));
 }
@@ -155,6 +159,16 @@ TEST_CASE("llpr cli: train wraps a soap_bpnn model; eval writes uncertainties an
     CHECK(nn::Json::parse(etc.output)["energy_rmse_per_atom"].as_number() ==
           Approx(nn::Json::parse(em1.output)["energy_rmse_per_atom"].as_number()).epsilon(1e-12));
 
+    // the ensemble weights trained (Gaussian NLL): one log line per epoch, energy_ensemble_* metrics
+    write_text(dir.file("trained.toml"), llpr_options("model.ckpt", "num_epochs = 3\nlearning_rate = 1e-2\n"));
+    RunResult tr = run_cli("train trained.toml -o trained.ckpt --run-dir trained_run", dir.str());
+    INFO(tr.output);
+    REQUIRE(tr.status == 0);
+    CHECK_THAT(tr.output, Catch::Contains("ensemble training epoch   3, train NLL (per atom):"));
+    RunResult et = run_cli("eval trained.ckpt data.xyz -o trained.xyz --json", dir.str());
+    REQUIRE(et.status == 0);
+    CHECK(std::isfinite(nn::Json::parse(et.output)["energy_ensemble_nll"].as_number()));
+
     // a wrap without an ensemble: sigma only, no forces_* UQ metrics
     write_text(dir.file("noens.toml"), llpr_options("model.ckpt", "calibration_method = \"squared_residuals\"\n",
                                                     "validation_set = 0.2\n", 0));
@@ -191,12 +205,12 @@ TEST_CASE("llpr cli: bad input is one line, non-zero exit, no output", "[cli][ll
     CHECK_THAT(r.output, Catch::Contains("validation set of at least 2 frames to calibrate alpha, got 1"));
     CHECK_FALSE(fs::exists(dir.file("run_one")));
 
-    // num_epochs > 0: training the ensemble weights is not implemented
-    write_text(dir.file("ep.toml"), llpr_options("model.ckpt", "num_epochs = 3\n"));
+    // num_epochs > 0 without an ensemble
+    write_text(dir.file("ep.toml"), llpr_options("model.ckpt", "num_epochs = 3\n", "validation_set = 0.2\n", 0));
     r = run_cli("train ep.toml -o w.ckpt --run-dir run_ep", dir.str());
     CHECK(r.status != 0);
     CHECK(r.lines().size() == 1);
-    CHECK_THAT(r.output, Catch::Contains("not implemented yet"));
+    CHECK_THAT(r.output, Catch::Contains("expected 0 without an ensemble"));
 }
 
 TEST_CASE("acceptance: examples/ethanol wrapped with llpr.toml is calibrated on test.xyz", "[cli][llpr][acceptance]") {

@@ -347,3 +347,31 @@ TEST_CASE("llpr_model: a model with ZBL: the terms outside the network are in th
     // a batch without its ZBL terms is refused
     REQUIRE_THROWS_WITH(w.predict(nn::bpnn::make_batch(part, 4.0)), Contains("expected the ZBL terms"));
 }
+
+TEST_CASE("llpr_model: training the ensemble weights lowers the ensemble NLL", "[uq][llpr]") {
+    Setup s = trained_setup();
+    uq::LlprFitOptions o;
+    o.batch_size = 4;
+    o.num_ensemble_members = 8;
+    o.seed = 5;
+    o.num_epochs = 30;
+    o.learning_rate = 1e-2;
+    uq::LlprFitInfo info;
+    uq::LlprModel w = uq::LlprModel::fit(s.model, s.composition, s.scaler, s.train, s.val, o, &info);
+    REQUIRE(info.train_nll.size() == 31);
+    REQUIRE(info.val_nll.size() == 31);
+    // (14 training structures for 24 features: the sampled members are far too narrow on them)
+    CHECK(info.train_nll.back() < info.train_nll.front() - 0.5);  // per-atom NLL, from the sampled members
+    const auto best = std::min_element(info.val_nll.begin(), info.val_nll.end()) - info.val_nll.begin();
+    CHECK(info.best_epoch == best);  // the weights with the lowest validation NLL are kept
+    // (epoch 0, the sampled ensemble, may win on so little data; then the weights are the sampled ones)
+    uq::LlprModel sampled = wrap(s, 8);
+    CHECK((max_abs(ad::sub(w.ensemble_weights(), sampled.ensemble_weights())) == 0.0) == (info.best_epoch == 0));
+    // the LLPR sigma does not depend on the ensemble
+    uq::LlprPrediction p = w.predict(s.val, uq::EnsembleForces::no), q = sampled.predict(s.val, uq::EnsembleForces::no);
+    CHECK_THAT(p.energy_uncertainty, AllClose(q.energy_uncertainty, 0, 0));
+    // no ensemble to train: an error
+    o.num_ensemble_members = 0;
+    REQUIRE_THROWS_WITH(uq::LlprModel::fit(s.model, s.composition, s.scaler, s.train, s.val, o),
+                        Contains("expected num_ensemble_members >= 2 to train the ensemble weights"));
+}
