@@ -6,7 +6,8 @@
 // Notation: structures s, atoms i j, species Z (S of them), last-layer width d, features c of
 // phi (S d of them), members k (K of them), Cartesian a. The network gives E_s = phi_s w^T with
 // phi_s = sum_{i in s} phi_i [S d]; in eV, E_s = phi_s w_e^T + b_s with w_e = scale w and b_s
-// the composition baseline. Ensemble member k: E_sk = phi_s W_k^T + b_s, W [K, S d].
+// the terms outside the network (composition baseline, ZBL when the model has it). Ensemble member
+// k: E_sk = phi_s W_k^T + b_s, W [K, S d].
 // Member forces F_ik = -G_i W_k^T with G [n_atoms, 3, S d] = d phi_s / dR_i, the Jacobian of the
 // summed last-layer features; stress likewise from the strain rows of the SOAP Jacobian.
 #pragma once
