@@ -26,7 +26,7 @@ static double median(std::vector<double> v) {
 int main(int argc, char** argv) {
     const std::string shared = argc > 1 ? argv[1] : "../shared";
     std::vector<desc::System> all = desc::read_extxyz(shared + "/data/ethanol-xtb/train.xyz");
-    const long n_frames = std::min<long>(64, static_cast<long>(all.size())), bs = 8;
+    const long n_frames = std::min<long>(argc > 3 ? std::stol(argv[3]) : 64, static_cast<long>(all.size())), bs = argc > 2 ? std::stol(argv[2]) : 8;
     all.resize(n_frames);
     ad::Rng rng(0);
     nn::bpnn::BpnnHypers hypers;

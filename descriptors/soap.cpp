@@ -10,6 +10,7 @@
 #include "autodiff/error.hpp"
 #include "autodiff/graph.hpp"
 #include "autodiff/ops.hpp"
+#include "autodiff/parallel.hpp"
 
 namespace desc {
 
@@ -198,21 +199,44 @@ void gram(const double* C, int rows, int W, double* P) {
 }
 }  // namespace
 
-Tensor Soap::compute(const std::vector<int>& numbers, const double* positions, const SoapPairs& pairs,
-                     const double* strain, SoapJacobian* jac) const {
+void Soap::compute_into(const std::vector<int>& numbers, const double* positions, const SoapPairs& pairs,
+                        const double* strain, SoapJacobian* jac, double* out) const {
     const long n = static_cast<long>(numbers.size());
     std::vector<double> local;
     std::vector<double>& c = jac ? jac->c_ : local;
     expand(numbers, positions, pairs, strain, c, jac);
-    Tensor out = Tensor::empty({n, n_features_});
     const long Kc = n_coef_ * S_;
     for (long i = 0; i < n; ++i) {
         for (int l = 0; l <= hypers_.max_angular; ++l) {
             const int W = radial_.n_per_l()[static_cast<size_t>(l)] * S_;
             gram(&c[static_cast<size_t>(i * Kc + c_off_[static_cast<size_t>(l)])], 2 * l + 1, W,
-                 out.data() + i * n_features_ + feat_off_[static_cast<size_t>(l)]);
+                 out + i * n_features_ + feat_off_[static_cast<size_t>(l)]);
         }
     }
+}
+
+Tensor Soap::compute(const std::vector<int>& numbers, const double* positions, const SoapPairs& pairs,
+                     const double* strain, SoapJacobian* jac) const {
+    Tensor out = Tensor::empty({static_cast<long>(numbers.size()), n_features_});
+    compute_into(numbers, positions, pairs, strain, jac, out.data());
+    return out;
+}
+
+Tensor Soap::compute_many(const std::vector<Input>& inputs, int n_threads, std::vector<SoapJacobian>* jacs) const {
+    std::vector<long> row(inputs.size() + 1, 0);  // first row of each structure
+    for (size_t s = 0; s < inputs.size(); ++s) {
+        AD_CHECK(inputs[s].numbers && inputs[s].positions && inputs[s].pairs,
+                 "soap: compute_many input " << s << ": expected numbers, positions and pairs, got a null pointer");
+        row[s + 1] = row[s] + static_cast<long>(inputs[s].numbers->size());
+    }
+    if (jacs) jacs->resize(inputs.size());
+    // allocated by the calling thread (its buffer pool), filled row block by row block
+    Tensor out = Tensor::empty({row.back(), n_features_});
+    ad::parallel_for(static_cast<long>(inputs.size()), n_threads, [&](long s) {
+        const Input& in = inputs[static_cast<size_t>(s)];
+        compute_into(*in.numbers, in.positions, *in.pairs, in.strain, jacs ? &(*jacs)[static_cast<size_t>(s)] : nullptr,
+                     out.data() + row[static_cast<size_t>(s)] * n_features_);
+    });
     return out;
 }
 

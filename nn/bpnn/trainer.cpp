@@ -9,6 +9,7 @@
 
 #include "autodiff/error.hpp"
 #include "autodiff/ops.hpp"
+#include "nn/bpnn/parallel.hpp"
 #include "nn/optim.hpp"
 #include "nn/scheduler.hpp"
 
@@ -168,20 +169,11 @@ TrainedModel train_soap_bpnn(const std::vector<desc::System>& train, const std::
                 pick(train, order, b, std::min(train.size(), b + static_cast<size_t>(s.batch_size)));
             Batch batch = make_batch(part, s.hypers.cutoff);
             Targets t = scaled_targets(part, batch, out.composition, out.scaler, s);
-            const ad::CreateGraph cg = s.weights.forces > 0 || s.weights.stress > 0 || s.weights.virial > 0
-                                           ? ad::CreateGraph::yes
-                                           : ad::CreateGraph::no;
-            EnergyForcesStress net;
-            if (cg == ad::CreateGraph::yes) {
-                net = model.energy_forces_stress(batch, cg);
-            } else {
-                net.energies = model.forward(batch).energies;  // energy only: no derivative graph needed
-            }
-            LossTerms loss = energy_loss(net, t, batch, s.weights);
             log.lr = schedule.lr_at(step);
             adam.set_lr(log.lr);
             adam.zero_grad();
-            ad::backward(loss.total, model.parameters());
+            // predictions, loss, and its gradient into .grad(), over chunks of the batch on num_threads() threads
+            const auto [net, loss] = forward_backward(model, batch, t, s.weights);
             adam.step();
             ++step;
             sums.loss += loss.total.item();
