@@ -3,7 +3,8 @@
 //   CreateGraph::yes, energy + force MSE loss, backward to the parameters, Adam step.
 // Batch 8 over 64 frames (8 batches per pass); 1 warm-up pass, then 3 timed passes (median).
 // Prints ms per batch-8 step and the projected epoch time for 1000 frames (125 steps).
-// usage: bench_bpnn_step [SHARED_DIR]   (default ../shared)
+// One graph per batch (no chunks, no threads): bench_bpnn_epoch measures the trainer's path.
+// usage: bench_bpnn_step [SHARED_DIR] [BATCH_SIZE] [N_FRAMES]   (default ../shared 8 64)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>

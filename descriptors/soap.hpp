@@ -57,9 +57,15 @@ class SoapJacobian {
     long n_pairs() const { return static_cast<long>(pair_i_.size()); }
     ad::Tensor transpose_apply(const ad::Tensor& G) const;
     ad::Tensor apply(const ad::Tensor& d) const;
+    /// transpose_apply of several structures on `n_threads` threads: G [sum_s n_s, D] stacked as
+    /// Soap::compute_many's output -> [sum_s (n_s + 3), 3], structure s's n_s gR rows then its 3
+    /// geps rows. Each structure is computed as transpose_apply does (identical for any count).
+    static ad::Tensor transpose_apply_many(const std::vector<SoapJacobian>& jacs, const ad::Tensor& G, int n_threads);
 
   private:
     friend class Soap;
+    /// J^T G for G [n, D] at g (row-major), written to out [n + 3, 3] (zeroed here).
+    void transpose_apply_into(const double* g, double* out) const;
     long n_atoms_ = 0, n_features_ = 0;
     int S_ = 0;
     long Kc_ = 0;                              ///< coefficients per atom, sum_l (2l+1) n_l S

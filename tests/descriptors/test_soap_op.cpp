@@ -262,7 +262,7 @@ TEST_CASE("soap: the spline calculator equals the exact (std::sph_bessel) one", 
                        exact.compute(f.numbers, f.positions_tensor(), pairs)) < 1e-12);
 }
 
-TEST_CASE("soap: compute_many equals compute per structure, bit for bit, on 1, 2 and 3 threads", "[descriptors][soap]") {
+TEST_CASE("soap: compute_many and transpose_apply_many equal the per-structure results, bit for bit, on 1-3 threads", "[descriptors][soap]") {
     auto data = [](const char* name) {
         return desc::read_extxyz((std::filesystem::path(__FILE__).parent_path().parent_path() / "data" / name).string());
     };
@@ -299,6 +299,10 @@ TEST_CASE("soap: compute_many equals compute per structure, bit for bit, on 1, 2
             Tensor v = jacs[s].transpose_apply(gs[s]);
             CHECK(std::memcmp(v.data(), vjps[s].data(), sizeof(double) * static_cast<size_t>(v.numel())) == 0);
         }
+        Tensor vjp_all = desc::SoapJacobian::transpose_apply_many(jacs, ad::concat(gs, 0), threads);
+        Tensor vjp_expected = ad::concat(vjps, 0);
+        REQUIRE(vjp_all.shape() == vjp_expected.shape());
+        CHECK(std::memcmp(vjp_all.data(), vjp_expected.data(), sizeof(double) * static_cast<size_t>(vjp_all.numel())) == 0);
         Tensor values_only = calc.compute_many(inputs, threads);
         CHECK(std::memcmp(values_only.data(), expected.data(), sizeof(double) * static_cast<size_t>(got.numel())) == 0);
     }
