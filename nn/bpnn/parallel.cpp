@@ -112,18 +112,16 @@ StepResult forward_backward(const SoapBpnn& model, const Batch& batch, const Tar
     const std::vector<Tensor> params = model.parameters();
     const double P = static_cast<double>(targets.with_stress.size());
 
-    // Everything the chunks hand back is allocated here, by the calling thread, so that buffers
-    // are freed by the thread whose pool they came from (the chunks' own tensors die in the
-    // worker that made them).
+    // Buffers go back to the pool of the thread that freed them: the outputs are allocated here,
+    // by the calling thread, and the chunks' own tensors die on the chunk's thread.
     StepResult r;
     r.predictions.energies = Tensor::empty({B});
     if (derivatives) {
         r.predictions.forces = Tensor::empty({N, 3});
         r.predictions.stress = Tensor::empty({B, 3, 3});
     }
+    // chunk gradients, made by the chunks' threads and freed there (second parallel_for below)
     std::vector<std::vector<Tensor>> grads(static_cast<size_t>(C));
-    for (auto& g : grads)
-        for (const Tensor& p : params) g.push_back(Tensor::empty(p.shape()));
     struct ChunkLoss {
         double total = 0, energy = 0, forces = 0, stress = 0, virial = 0;
         bool has_energy = false, has_forces = false, has_stress = false, has_virial = false;
@@ -137,7 +135,8 @@ StepResult forward_backward(const SoapBpnn& model, const Batch& batch, const Tar
         OneBlasThread() { if (before != 1) ad::blas::set_num_threads(1); }
         ~OneBlasThread() { if (before != 1) ad::blas::set_num_threads(before); }
     } one_blas_thread;
-    ad::parallel_for(C, num_threads(), [&](long c) {
+    const int threads = num_threads();
+    ad::parallel_for(C, threads, [&](long c) {
         const auto [first, last] = chunks[static_cast<size_t>(c)];
         Batch own_batch;
         Targets own_targets;
@@ -159,11 +158,9 @@ StepResult forward_backward(const SoapBpnn& model, const Batch& batch, const Tar
         ad::GradMode on(true);
         EnergyForcesStress net;
         if (derivatives) net = model.energy_forces_stress(sub, ad::CreateGraph::yes);
-        else net.energies = model.forward(sub).energies;
+        else net.energies = model.energies(sub);
         LossTerms lt = energy_loss(net, st, sub, w);
-        std::vector<Tensor> g = ad::grad({lt.total}, params, {}, ad::CreateGraph::no);
-        for (size_t k = 0; k < params.size(); ++k)
-            std::memcpy(grads[static_cast<size_t>(c)][k].data(), g[k].data(), sizeof(double) * static_cast<size_t>(g[k].numel()));
+        grads[static_cast<size_t>(c)] = ad::grad({lt.total}, params, {}, ad::CreateGraph::no);
         const long lo = batch.offsets[static_cast<size_t>(first)];
         std::memcpy(r.predictions.energies.data() + first, net.energies.data(), sizeof(double) * static_cast<size_t>(last - first));
         if (derivatives) {
@@ -178,20 +175,28 @@ StepResult forward_backward(const SoapBpnn& model, const Batch& batch, const Tar
         if ((l.has_virial = lt.virial.defined())) l.virial = lt.virial.item();
     });
 
-    // gradients: chunk order, in place into chunk 0's buffers
+    // gradients: ((g_0 + g_1) + g_2) + ... into a tensor of this thread
     ad::NoGrad no_grad;
     for (size_t k = 0; k < params.size(); ++k) {
         Tensor acc = grads[0][k];
-        double* a = acc.data();
-        const long n = acc.numel();
-        for (long c = 1; c < C; ++c) {
-            const double* g = grads[static_cast<size_t>(c)][k].data();
-            for (long i = 0; i < n; ++i) a[i] += g[i];
+        if (C > 1) {
+            acc = Tensor::empty(params[k].shape());
+            double* __restrict a = acc.data();
+            const double* __restrict g0 = grads[0][k].data();
+            const double* __restrict g1 = grads[1][k].data();
+            const long n = acc.numel();
+            for (long i = 0; i < n; ++i) a[i] = g0[i] + g1[i];
+            for (long c = 2; c < C; ++c) {
+                const double* __restrict g = grads[static_cast<size_t>(c)][k].data();
+                for (long i = 0; i < n; ++i) a[i] += g[i];
+            }
         }
         Tensor p = params[k];
         Tensor old = p.grad();
         p.set_grad(old.defined() ? ad::add(old, acc) : acc);
     }
+    // the same static schedule puts chunk c on the thread that made its gradients
+    if (C > 1) ad::parallel_for(C, threads, [&](long c) { grads[static_cast<size_t>(c)].clear(); });
     // loss: the chunks' totals in order; each unweighted term as the share-weighted sum
     double total = 0, energy = 0, forces = 0, stress = 0, virial = 0;
     bool has_energy = false, has_forces = false, has_stress = false, has_virial = false;
