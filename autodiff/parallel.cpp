@@ -2,6 +2,7 @@
 #include "autodiff/parallel.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <exception>
 #include <mutex>
@@ -17,9 +18,8 @@ namespace {
 
 thread_local bool t_inside_task = false;
 
-// One job at a time (run_mutex). Worker w (0-based) takes part when w < job_workers, as
-// participant w + 1; the caller is participant 0. Participant q runs tasks q, q + T, q + 2T, ...
-// (T participants), so a task index always lands on the same thread for a given T.
+// One job at a time (run_mutex). Worker w (0-based) takes part when w < job_workers; the caller
+// takes part too. Tasks are claimed through the atomic counter `next`.
 struct Pool {
     std::mutex run_mutex;
     std::mutex m;
@@ -30,12 +30,13 @@ struct Pool {
     const std::function<void(long)>* task = nullptr;
     long n_tasks = 0;
     bool grad_mode = true;
+    std::atomic<long> next{0};
     std::vector<std::exception_ptr> errors;  ///< per task
 
-    void run_tasks(int participant) {
+    void run_tasks() {
         GradMode mode(grad_mode);
         t_inside_task = true;
-        for (long t = participant; t < n_tasks; t += job_workers + 1) {
+        for (long t; (t = next.fetch_add(1)) < n_tasks;) {
             try {
                 (*task)(t);
             } catch (...) {
@@ -54,7 +55,7 @@ struct Pool {
                 seen = generation;
                 if (w >= job_workers) continue;
             }
-            run_tasks(w + 1);
+            run_tasks();
             std::lock_guard<std::mutex> lock(m);
             if (--running == 0) done.notify_one();
         }
@@ -90,13 +91,14 @@ void parallel_for(long n_tasks, int n_threads, const std::function<void(long)>& 
         p.task = &task;
         p.n_tasks = n_tasks;
         p.grad_mode = grad_enabled();
+        p.next.store(0);
         p.errors.assign(static_cast<size_t>(n_tasks), nullptr);
         p.job_workers = static_cast<int>(threads - 1);
         p.running = p.job_workers;
         ++p.generation;
     }
     p.start.notify_all();
-    p.run_tasks(0);
+    p.run_tasks();
     {
         std::unique_lock<std::mutex> lock(p.m);
         p.done.wait(lock, [&] { return p.running == 0; });

@@ -8,11 +8,9 @@
 
 namespace ad {
 
-/// Runs task(0) .. task(n_tasks - 1) on T = min(n_threads, n_tasks) threads (the calling thread is
-/// one of them) and returns when every task has finished. Static schedule: thread q (the caller
-/// is q = 0, pool worker w is q = w + 1) runs tasks q, q + T, q + 2T, ..., so two calls with the
-/// same T run task t on the same thread (tensors a task made can be freed there by a later call,
-/// back into that thread's buffer pool). Every task runs with the caller's grad mode. While tasks run on more than one
+/// Runs task(0) .. task(n_tasks - 1) on up to `n_threads` threads (the calling thread is one of
+/// them) and returns when every task has finished. Tasks are taken in index order by whichever
+/// thread is free. Every task runs with the caller's grad mode. While tasks run on more than one
 /// thread, OpenBLAS is kept to one thread (restored afterwards). A call from inside a task runs
 /// its tasks serially on that thread. If tasks throw, the exception of the lowest task index is
 /// rethrown after all tasks have ended. n_threads <= 1 or n_tasks <= 1: a plain loop.

@@ -112,16 +112,22 @@ StepResult forward_backward(const SoapBpnn& model, const Batch& batch, const Tar
     const std::vector<Tensor> params = model.parameters();
     const double P = static_cast<double>(targets.with_stress.size());
 
-    // Buffers go back to the pool of the thread that freed them: the outputs are allocated here,
-    // by the calling thread, and the chunks' own tensors die on the chunk's thread.
+    // Buffers go back to the pool of the thread that frees them: what the chunks hand back is
+    // allocated here, by the calling thread, and the chunks' own tensors die on the chunk's thread.
     StepResult r;
     r.predictions.energies = Tensor::empty({B});
     if (derivatives) {
         r.predictions.forces = Tensor::empty({N, 3});
         r.predictions.stress = Tensor::empty({B, 3, 3});
     }
-    // chunk gradients, made by the chunks' threads and freed there (second parallel_for below)
+    // Chunk gradients. On one thread they are the engine's own tensors; with more, each chunk
+    // copies its gradients into buffers of this thread, so that its own tensors die on its thread.
+    const int threads = num_threads();
+    const bool copy_grads = threads > 1 && C > 1;
     std::vector<std::vector<Tensor>> grads(static_cast<size_t>(C));
+    if (copy_grads)
+        for (auto& g : grads)
+            for (const Tensor& p : params) g.push_back(Tensor::empty(p.shape()));
     struct ChunkLoss {
         double total = 0, energy = 0, forces = 0, stress = 0, virial = 0;
         bool has_energy = false, has_forces = false, has_stress = false, has_virial = false;
@@ -135,7 +141,6 @@ StepResult forward_backward(const SoapBpnn& model, const Batch& batch, const Tar
         OneBlasThread() { if (before != 1) ad::blas::set_num_threads(1); }
         ~OneBlasThread() { if (before != 1) ad::blas::set_num_threads(before); }
     } one_blas_thread;
-    const int threads = num_threads();
     ad::parallel_for(C, threads, [&](long c) {
         const auto [first, last] = chunks[static_cast<size_t>(c)];
         Batch own_batch;
@@ -160,7 +165,13 @@ StepResult forward_backward(const SoapBpnn& model, const Batch& batch, const Tar
         if (derivatives) net = model.energy_forces_stress(sub, ad::CreateGraph::yes);
         else net.energies = model.energies(sub);
         LossTerms lt = energy_loss(net, st, sub, w);
-        grads[static_cast<size_t>(c)] = ad::grad({lt.total}, params, {}, ad::CreateGraph::no);
+        std::vector<Tensor> g = ad::grad({lt.total}, params, {}, ad::CreateGraph::no);
+        if (copy_grads) {
+            for (size_t k = 0; k < params.size(); ++k)
+                std::memcpy(grads[static_cast<size_t>(c)][k].data(), g[k].data(), sizeof(double) * static_cast<size_t>(g[k].numel()));
+        } else {
+            grads[static_cast<size_t>(c)] = std::move(g);
+        }
         const long lo = batch.offsets[static_cast<size_t>(first)];
         std::memcpy(r.predictions.energies.data() + first, net.energies.data(), sizeof(double) * static_cast<size_t>(last - first));
         if (derivatives) {
@@ -175,7 +186,7 @@ StepResult forward_backward(const SoapBpnn& model, const Batch& batch, const Tar
         if ((l.has_virial = lt.virial.defined())) l.virial = lt.virial.item();
     });
 
-    // gradients: ((g_0 + g_1) + g_2) + ... into a tensor of this thread
+    // gradients: ((g_0 + g_1) + g_2) + ..., in a new tensor
     ad::NoGrad no_grad;
     for (size_t k = 0; k < params.size(); ++k) {
         Tensor acc = grads[0][k];
@@ -195,8 +206,6 @@ StepResult forward_backward(const SoapBpnn& model, const Batch& batch, const Tar
         Tensor old = p.grad();
         p.set_grad(old.defined() ? ad::add(old, acc) : acc);
     }
-    // the same static schedule puts chunk c on the thread that made its gradients
-    if (C > 1) ad::parallel_for(C, threads, [&](long c) { grads[static_cast<size_t>(c)].clear(); });
     // loss: the chunks' totals in order; each unweighted term as the share-weighted sum
     double total = 0, energy = 0, forces = 0, stress = 0, virial = 0;
     bool has_energy = false, has_forces = false, has_stress = false, has_virial = false;
