@@ -391,22 +391,32 @@ AD_VECTOR_CLONES Tensor SoapJacobian::apply(const Tensor& d) const {
             }
         }
     }
-    Tensor out = Tensor::zeros({n_atoms_, n_features_});
+    // dp_l = M + M^T with M[a1, a2] = sum_m dc[m, a1] c[m, a2]: half the products of summing
+    // both terms per entry; every entry of out is written (no zero fill)
+    Tensor out = Tensor::empty({n_atoms_, n_features_});
+    long W_max = 0;
+    for (int n_l : n_per_l_) W_max = std::max<long>(W_max, n_l * S_);
+    std::vector<double> M(static_cast<size_t>(W_max * W_max));
     for (long i = 0; i < n_atoms_; ++i) {
         for (int l = 0; l <= L; ++l) {
             const int W = n_per_l_[static_cast<size_t>(l)] * S_;
             const double* C = &c_[static_cast<size_t>(i * Kc_ + c_off_[static_cast<size_t>(l)])];
             const double* D = &dc[static_cast<size_t>(i * Kc_ + c_off_[static_cast<size_t>(l)])];
             double* Pl = out.data() + i * n_features_ + feat_off_[static_cast<size_t>(l)];
+            std::fill(M.begin(), M.begin() + W * W, 0.0);
             for (int m = 0; m < 2 * l + 1; ++m) {
                 const double* cm = C + m * W;
                 const double* dm = D + m * W;
                 for (int a1 = 0; a1 < W; ++a1) {
-                    double* Pa = Pl + static_cast<long>(a1) * W;
-                    const double c1 = cm[a1], d1 = dm[a1];
-                    for (int a2 = 0; a2 < W; ++a2) Pa[a2] += d1 * cm[a2] + c1 * dm[a2];
+                    const double d1 = dm[a1];
+                    if (d1 == 0.0) continue;  // species channels without neighbours
+                    double* Ma = &M[static_cast<size_t>(a1 * W)];
+                    for (int a2 = 0; a2 < W; ++a2) Ma[a2] += d1 * cm[a2];
                 }
             }
+            for (int a1 = 0; a1 < W; ++a1)
+                for (int a2 = 0; a2 < W; ++a2)
+                    Pl[a1 * W + a2] = M[static_cast<size_t>(a1 * W + a2)] + M[static_cast<size_t>(a2 * W + a1)];
         }
     }
     return out;
