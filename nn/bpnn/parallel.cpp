@@ -186,18 +186,16 @@ StepResult forward_backward(const SoapBpnn& model, const Batch& batch, const Tar
         if ((l.has_virial = lt.virial.defined())) l.virial = lt.virial.item();
     });
 
-    // gradients: ((g_0 + g_1) + g_2) + ..., in a new tensor
+    // gradients: ((g_0 + g_1) + g_2) + ..., in place into g_0 when nothing else holds it
     ad::NoGrad no_grad;
     for (size_t k = 0; k < params.size(); ++k) {
         Tensor acc = grads[0][k];
         if (C > 1) {
-            acc = Tensor::empty(params[k].shape());
-            double* __restrict a = acc.data();
-            const double* __restrict g0 = grads[0][k].data();
-            const double* __restrict g1 = grads[1][k].data();
             const long n = acc.numel();
-            for (long i = 0; i < n; ++i) a[i] = g0[i] + g1[i];
-            for (long c = 2; c < C; ++c) {
+            const bool own = acc.impl_ptr().use_count() == 2 && acc.impl().buffer.use_count() == 1;  // acc + grads[0][k]
+            if (!own) acc = acc.clone();
+            double* __restrict a = acc.data();
+            for (long c = 1; c < C; ++c) {
                 const double* __restrict g = grads[static_cast<size_t>(c)][k].data();
                 for (long i = 0; i < n; ++i) a[i] += g[i];
             }
