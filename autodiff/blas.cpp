@@ -120,5 +120,6 @@ int syevd_values(long n, double* A, long lda, double* w) {
 }
 
 void set_num_threads(int n) { openblas_set_num_threads(n); }
+int num_threads() { return openblas_get_num_threads(); }
 
 }  // namespace ad::blas

@@ -42,5 +42,7 @@ int syevd_values(long n, double* A, long lda, double* w);
 
 /// Sets OpenBLAS's thread count (1 for small matrices, where threads only cost).
 void set_num_threads(int n);
+/// OpenBLAS's current thread count.
+int num_threads();
 
 }  // namespace ad::blas

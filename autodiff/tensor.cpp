@@ -1,6 +1,8 @@
 #include "autodiff/tensor.hpp"
 
 #include <algorithm>
+#include <malloc.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <iomanip>
@@ -48,6 +50,16 @@ struct Pool {
         cached_bytes = 0;
     }
 };
+
+// glibc gives blocks above M_MMAP_THRESHOLD their own mapping (unmapped again on free) and returns
+// the top of the heap to the system once more than M_TRIM_THRESHOLD bytes are free there (both
+// adjusted dynamically to a few MiB). Per-structure scratch that is not pooled (SOAP Jacobians,
+// ~3 MiB per 32-atom Cu cell) is then re-faulted at every batch, at ~15 us per 4 KiB page on this
+// VM (SOAP Jacobians of Cu batches ran 6x slower). So: blocks up to 32 MiB (glibc's maximum)
+// come from the heap, and up to 256 MiB of free heap is kept for reuse.
+const bool g_keep_heap = [] {
+    return mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1 && mallopt(M_TRIM_THRESHOLD, 256 << 20) == 1;
+}();
 
 // Deliberately leaked: buffers owned by static tensors may be freed after thread-local
 // destructors would have run.

@@ -3,7 +3,8 @@
 //   CreateGraph::yes, energy + force MSE loss, backward to the parameters, Adam step.
 // Batch 8 over 64 frames (8 batches per pass); 1 warm-up pass, then 3 timed passes (median).
 // Prints ms per batch-8 step and the projected epoch time for 1000 frames (125 steps).
-// usage: bench_bpnn_step [SHARED_DIR]   (default ../shared)
+// One graph per batch (no chunks, no threads): bench_bpnn_epoch measures the trainer's path.
+// usage: bench_bpnn_step [SHARED_DIR] [BATCH_SIZE] [N_FRAMES]   (default ../shared 8 64)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -26,7 +27,7 @@ static double median(std::vector<double> v) {
 int main(int argc, char** argv) {
     const std::string shared = argc > 1 ? argv[1] : "../shared";
     std::vector<desc::System> all = desc::read_extxyz(shared + "/data/ethanol-xtb/train.xyz");
-    const long n_frames = std::min<long>(64, static_cast<long>(all.size())), bs = 8;
+    const long n_frames = std::min<long>(argc > 3 ? std::stol(argv[3]) : 64, static_cast<long>(all.size())), bs = argc > 2 ? std::stol(argv[2]) : 8;
     all.resize(n_frames);
     ad::Rng rng(0);
     nn::bpnn::BpnnHypers hypers;

@@ -8,8 +8,9 @@
 //                          that forces need (the peers' "forward + VJP to positions")
 //   ad::soap + ad::grad:   the same forces through the autodiff op (graph, fresh Jacobian per frame)
 // Neighbour lists are built once, outside the timed loops (their cost is printed separately).
-// With threads = 2 the frames are split over two std::threads (Soap is const and keeps no
-// scratch, so one calculator serves both); the library itself does not thread SOAP.
+// Frames go in batches of 8 through Soap::compute_many (and SoapJacobian::transpose_apply_many),
+// which spread a batch's structures over `threads` threads (ad::parallel_for); results are the
+// same bits for any thread count. The autodiff row runs one frame at a time on one thread.
 // Prints our figures beside librascal's (../shared/peers/soap_peer.md) and the PyTorch peer's
 // (../shared/peers/torch_results.md), with ratios and the goals.
 // usage: bench_soap [SHARED_DIR] [threads]   (default ../shared, 1)
@@ -17,7 +18,6 @@
 #include <chrono>
 #include <cstdio>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "autodiff/ops.hpp"
@@ -52,28 +52,33 @@ Workload load(const std::string& name, const std::string& path, long n_frames, d
     return w;
 }
 
-// Frames k = first, first + stride, ... in one mode; returns a checksum (keeps the work alive).
-double run_frames(const Workload& w, const desc::Soap& calc, const ad::Tensor& weights, Mode mode, size_t first,
-                  size_t stride) {
+// All frames in one mode, in batches of 8 (the peer's batch size) for the threaded library calls
+// (Soap::compute_many, SoapJacobian::transpose_apply_many); returns a checksum.
+double run_frames(const Workload& w, const desc::Soap& calc, const ad::Tensor& weights, Mode mode, int threads) {
     double checksum = 0.0;
     const long D = calc.n_features();
-    for (size_t k = first; k < w.frames.size(); k += stride) {
-        const auto& f = w.frames[k];
-        if (mode == kAutodiff) {
+    const size_t n_frames = w.frames.size();
+    if (mode == kAutodiff) {  // one frame at a time through the op, one thread
+        for (size_t k = 0; k < n_frames; ++k) {
+            const auto& f = w.frames[k];
             ad::Tensor x = f.positions.detach().set_requires_grad(true);
             ad::Tensor E = ad::sum(desc::soap(x, ad::Tensor(), f.numbers, w.pairs[k], calc) * weights);
             checksum += ad::grad(E, {x}, ad::CreateGraph::no)[0][0];
-        } else if (mode == kValues) {
-            checksum += calc.compute(f.numbers, f.positions.data(), w.pairs[k], nullptr, nullptr)[0];
-        } else {
-            desc::SoapJacobian J;  // fresh per frame, as ad::soap does (reusing one was slower on Cu)
-            ad::Tensor p = calc.compute(f.numbers, f.positions.data(), w.pairs[k], nullptr, &J);
-            checksum += p[0];
-            if (mode == kForceVjp) {
-                ad::Tensor G = ad::Tensor::empty(p.shape());
-                for (long i = 0; i < p.dim(0); ++i) std::copy(weights.data(), weights.data() + D, G.data() + i * D);
-                checksum += J.transpose_apply(G)[0];
-            }
+        }
+        return checksum;
+    }
+    std::vector<desc::Soap::Input> inputs;
+    std::vector<desc::SoapJacobian> jacs;  // reused: no large allocations after the first batches
+    for (size_t b = 0; b < n_frames; b += 8) {
+        inputs.clear();
+        for (size_t k = b; k < std::min(n_frames, b + 8); ++k)
+            inputs.push_back({&w.frames[k].numbers, w.frames[k].positions.data(), &w.pairs[k], nullptr});
+        ad::Tensor p = calc.compute_many(inputs, threads, mode == kValues ? nullptr : &jacs);
+        checksum += p[0];
+        if (mode == kForceVjp) {
+            ad::Tensor G = ad::Tensor::empty(p.shape());
+            for (long i = 0; i < p.dim(0); ++i) std::copy(weights.data(), weights.data() + D, G.data() + i * D);
+            checksum += desc::SoapJacobian::transpose_apply_many(jacs, G, threads)[0];
         }
     }
     return checksum;
@@ -85,19 +90,7 @@ double atoms_per_second(const Workload& w, const desc::Soap& calc, const ad::Ten
     std::vector<double> times;
     for (int rep = 0; rep < 4; ++rep) {
         auto t = Clock::now();
-        if (threads == 1) {
-            checksum += run_frames(w, calc, weights, mode, 0, 1);
-        } else {
-            std::vector<double> sums(static_cast<size_t>(threads), 0.0);
-            std::vector<std::thread> pool;
-            for (int k = 0; k < threads; ++k)
-                pool.emplace_back([&, k] {
-                    sums[static_cast<size_t>(k)] = run_frames(w, calc, weights, mode, static_cast<size_t>(k),
-                                                              static_cast<size_t>(threads));
-                });
-            for (auto& th : pool) th.join();
-            for (double s : sums) checksum += s;
-        }
+        checksum += run_frames(w, calc, weights, mode, threads);
         if (rep > 0) times.push_back(seconds_since(t));
     }
     std::sort(times.begin(), times.end());
@@ -134,7 +127,7 @@ int main(int argc, char** argv) {
     loads.push_back(load("Cu", shared + "/data/cu-emt/train.xyz", 100, h.cutoff));
 
     std::printf("SOAP (r_c 5, L 6, N_r 7), float64, %d thread%s%s\n", threads, threads == 1 ? "" : "s",
-                threads == 1 ? "" : " (frames split over std::threads; the library does not thread SOAP)");
+                threads == 1 ? "" : " (Soap::compute_many / transpose_apply_many over the structures of each batch)");
     std::printf("  %-8s %-22s %12s %10s  %-26s %-26s %s\n", "workload", "path", "atoms/s", "us/frame",
                 "librascal (ratio)", "PyTorch peer (ratio)", "goal");
     double checksum = 0.0;

@@ -33,11 +33,17 @@ done
 
 # SOAP (specs/soap.md defaults): values and values + force VJP on the 1000 ethanol training frames
 # and on the first 100 periodic Cu frames, beside librascal (../shared/peers/soap_peer.md) and the
-# PyTorch peer (../shared/peers/torch_results.md). Two threads split the frames over std::threads.
+# PyTorch peer (../shared/peers/torch_results.md). Batches of 8 frames go through the library's
+# threaded Soap::compute_many / SoapJacobian::transpose_apply_many (same bits on any thread count).
 for t in 1 2; do
   OPENBLAS_NUM_THREADS=1 "$B/bench/bench_soap" "$SHARED" "$t"
 done
 
-# SOAP-BPNN training step (default hypers, ethanol, batch 8 over 64 frames, one thread): forward,
-# energy + forces, and the energy + force training step, with the projected 1000-frame epoch.
+# SOAP-BPNN training step (default hypers, ethanol, batch 8 over 64 frames, one thread, one graph
+# per batch): forward, energy + forces, and the energy + force training step.
 OPENBLAS_NUM_THREADS=1 "$B/bench/bench_bpnn_step" "$SHARED"
+
+# One real training epoch (nn::bpnn::train_soap_bpnn: 1000 ethanol frames, batch 8, energies +
+# forces; also 900 trained + 100 validated) on 1 and 2 threads (forward_backward's chunks), beside
+# the PyTorch peer's epoch, and the peak RSS of a process running one epoch.
+OPENBLAS_NUM_THREADS=1 "$B/bench/bench_bpnn_epoch" "$SHARED"

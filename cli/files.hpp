@@ -3,11 +3,12 @@
 #pragma once
 #include <string>
 
+#include "autodiff/io.hpp"
+
 namespace cli {
 
-/// Writes `content` to path + ".tmp" and renames it over path; throws naming the path on failure.
-/// A path that exists and is not a regular file (/dev/null, /dev/stdout, a pipe) is written in place.
-void write_file_atomic(const std::string& path, const std::string& content);
+/// Writes `content` to path + ".tmp" and renames it over path (autodiff/io.hpp).
+using ad::write_file_atomic;
 /// mkdir -p
 void make_dirs(const std::string& path);
 bool file_exists(const std::string& path);

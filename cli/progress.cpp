@@ -7,13 +7,13 @@
 namespace cli {
 
 Progress::Progress(std::string what, long total, long line_every)
-    : what_(std::move(what)), total_(total), line_every_(line_every < 1 ? 1 : line_every),
+    : what_(std::move(what)), total_(total), line_every_(line_every < 0 ? 0 : line_every),
       tty_(::isatty(STDERR_FILENO) != 0), start_(std::chrono::steady_clock::now()), last_draw_(start_) {}
 
 void Progress::update(long done, const std::string& status) {
     auto now = std::chrono::steady_clock::now();
     double elapsed = std::chrono::duration<double>(now - start_).count();
-    const bool keep = done % line_every_ == 0 || done == total_;
+    const bool keep = line_every_ > 0 && (done % line_every_ == 0 || done == total_);
     if (keep) {
         // a permanent line (the log), replacing the bar on a terminal
         std::fprintf(stderr, "%s%s %ld/%ld %s (%.1fs)%s\n", tty_ ? "\r" : "", what_.c_str(), done, total_,

@@ -9,7 +9,8 @@ namespace cli {
 class Progress {
   public:
     /// `total` steps of `what`. Every `line_every` steps (and at the end) a permanent line with the
-    /// status is printed (the log); on a terminal a bar is redrawn in between.
+    /// status is printed (the log); on a terminal a bar is redrawn in between. line_every = 0:
+    /// no permanent lines (the caller prints its own log), only the bar on a terminal.
     Progress(std::string what, long total, long line_every);
     /// Marks `done` steps finished, with a short status ("loss 0.12 val_rmse 0.31").
     void update(long done, const std::string& status);

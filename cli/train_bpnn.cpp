@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "autodiff/error.hpp"
+#include "cli/progress.hpp"
 #include "cli/csv.hpp"
 #include "cli/files.hpp"
 #include "descriptors/extxyz.hpp"
@@ -192,6 +193,7 @@ TrainResult train_bpnn(const BpnnTrainOptions& o, const TrainRun& run) {
         while (std::getline(log, row))
             if (row.rfind("Epoch ", 0) == 0 && std::atol(row.c_str() + 6) <= restart_state.epoch) log_text += row + "\n";
     }
+    Progress progress("epoch", settings.num_epochs, 0);
     auto on_epoch = [&](const nn::bpnn::EpochLog& l, const nn::bpnn::TrainedModel& m, const nn::bpnn::TrainingState& state) {
         std::vector<double> row = {static_cast<double>(l.epoch), l.lr};
         for (const nn::bpnn::SplitMetrics* x : {&l.train, &l.val}) {
@@ -206,9 +208,15 @@ TrainResult train_bpnn(const BpnnTrainOptions& o, const TrainRun& run) {
         log_text += line + "\n";
         write_file_atomic(join_path(result.run_dir, "train.log"), log_text);
         if (l.epoch % o.log_interval == 0 || l.epoch == settings.num_epochs) {
+            if (progress.is_terminal()) progress.finish();  // the log line starts on a fresh line
             std::printf("%s\n", line.c_str());
             std::fflush(stdout);
         }
+        char status[96];
+        std::snprintf(status, sizeof status, "| %s E %.2f meV/atom, F %.1f meV/A", l.have_val ? "validation" : "train",
+                      1e3 * (l.have_val ? l.val : l.train).energy_rmse_per_atom,
+                      1e3 * (l.have_val ? l.val : l.train).forces_rmse);
+        progress.update(l.epoch, status);  // a bar between the log lines, on a terminal only
         if (o.checkpoint_interval > 0 && l.epoch % o.checkpoint_interval == 0) {
             nn::Checkpoint model_ckpt = m.model->to_checkpoint(m.composition.weights, m.scaler.scale);
             nn::Checkpoint c;
@@ -228,6 +236,7 @@ TrainResult train_bpnn(const BpnnTrainOptions& o, const TrainRun& run) {
         }
     };
     nn::bpnn::TrainedModel trained = nn::bpnn::train_soap_bpnn(train, val, settings, on_epoch, start);
+    progress.finish();
     result.best_epoch = trained.best_epoch;
     const std::string run_model = join_path(result.run_dir, "model.ckpt");
     nn::save_checkpoint(run_model, trained.model->to_checkpoint(trained.composition.weights, trained.scaler.scale));

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "autodiff/io.hpp"
 #include "descriptors/neighbor_list.hpp"
 
 namespace desc {
@@ -493,21 +494,7 @@ std::string format_extxyz(const std::vector<System>& frames) {
 }
 
 void write_extxyz(const std::string& path, const std::vector<System>& frames) {
-    std::string text = format_extxyz(frames);
-    std::string tmp = path + ".tmp";
-    FILE* f = std::fopen(tmp.c_str(), "wb");
-    AD_CHECK(f != nullptr, "write_extxyz: expected a writable path, got '" << tmp << "': " << std::strerror(errno));
-    bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-    ok = (std::fclose(f) == 0) && ok;
-    if (!ok) {
-        std::remove(tmp.c_str());
-        AD_FAIL("write_extxyz: expected to write " << text.size() << " bytes to '" << tmp << "', got an I/O error");
-    }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-        int err = errno;
-        std::remove(tmp.c_str());
-        AD_FAIL("write_extxyz: expected to rename '" << tmp << "' to '" << path << "', got: " << std::strerror(err));
-    }
+    ad::write_file_atomic(path, format_extxyz(frames));
 }
 
 }  // namespace desc

@@ -10,6 +10,8 @@
 #include "autodiff/error.hpp"
 #include "autodiff/graph.hpp"
 #include "autodiff/ops.hpp"
+#include "autodiff/parallel.hpp"
+#include "autodiff/simd.hpp"
 
 namespace desc {
 
@@ -182,7 +184,7 @@ namespace {
 // P[a1, a2] = sum_m C[m, a1] C[m, a2]: C [rows, W] -> P [W, W]. The upper triangle is
 // accumulated and mirrored (P is symmetric; the spec stores both halves). Zeros of the one-hot
 // species channels are skipped.
-void gram(const double* C, int rows, int W, double* P) {
+AD_VECTOR_CLONES void gram(const double* C, int rows, int W, double* P) {
     std::fill(P, P + static_cast<long>(W) * W, 0.0);
     for (int m = 0; m < rows; ++m) {
         const double* cm = C + static_cast<long>(m) * W;
@@ -198,21 +200,44 @@ void gram(const double* C, int rows, int W, double* P) {
 }
 }  // namespace
 
-Tensor Soap::compute(const std::vector<int>& numbers, const double* positions, const SoapPairs& pairs,
-                     const double* strain, SoapJacobian* jac) const {
+void Soap::compute_into(const std::vector<int>& numbers, const double* positions, const SoapPairs& pairs,
+                        const double* strain, SoapJacobian* jac, double* out) const {
     const long n = static_cast<long>(numbers.size());
     std::vector<double> local;
     std::vector<double>& c = jac ? jac->c_ : local;
     expand(numbers, positions, pairs, strain, c, jac);
-    Tensor out = Tensor::empty({n, n_features_});
     const long Kc = n_coef_ * S_;
     for (long i = 0; i < n; ++i) {
         for (int l = 0; l <= hypers_.max_angular; ++l) {
             const int W = radial_.n_per_l()[static_cast<size_t>(l)] * S_;
             gram(&c[static_cast<size_t>(i * Kc + c_off_[static_cast<size_t>(l)])], 2 * l + 1, W,
-                 out.data() + i * n_features_ + feat_off_[static_cast<size_t>(l)]);
+                 out + i * n_features_ + feat_off_[static_cast<size_t>(l)]);
         }
     }
+}
+
+Tensor Soap::compute(const std::vector<int>& numbers, const double* positions, const SoapPairs& pairs,
+                     const double* strain, SoapJacobian* jac) const {
+    Tensor out = Tensor::empty({static_cast<long>(numbers.size()), n_features_});
+    compute_into(numbers, positions, pairs, strain, jac, out.data());
+    return out;
+}
+
+Tensor Soap::compute_many(const std::vector<Input>& inputs, int n_threads, std::vector<SoapJacobian>* jacs) const {
+    std::vector<long> row(inputs.size() + 1, 0);  // first row of each structure
+    for (size_t s = 0; s < inputs.size(); ++s) {
+        AD_CHECK(inputs[s].numbers && inputs[s].positions && inputs[s].pairs,
+                 "soap: compute_many input " << s << ": expected numbers, positions and pairs, got a null pointer");
+        row[s + 1] = row[s] + static_cast<long>(inputs[s].numbers->size());
+    }
+    if (jacs) jacs->resize(inputs.size());
+    // allocated by the calling thread (its buffer pool), filled row block by row block
+    Tensor out = Tensor::empty({row.back(), n_features_});
+    ad::parallel_for(static_cast<long>(inputs.size()), n_threads, [&](long s) {
+        const Input& in = inputs[static_cast<size_t>(s)];
+        compute_into(*in.numbers, in.positions, *in.pairs, in.strain, jacs ? &(*jacs)[static_cast<size_t>(s)] : nullptr,
+                     out.data() + row[static_cast<size_t>(s)] * n_features_);
+    });
     return out;
 }
 
@@ -236,6 +261,31 @@ Tensor Soap::expansion(const std::vector<int>& numbers, const Tensor& positions,
 Tensor SoapJacobian::transpose_apply(const Tensor& G) const {
     AD_CHECK(G.ndim() == 2 && G.dim(0) == n_atoms_ && G.dim(1) == n_features_,
              "soap_vjp: expected g [" << n_atoms_ << ", " << n_features_ << "], got " << G.shape());
+    Tensor out = Tensor::empty({n_atoms_ + 3, 3});
+    transpose_apply_into(G.data(), out.data());
+    return out;
+}
+
+Tensor SoapJacobian::transpose_apply_many(const std::vector<SoapJacobian>& jacs, const Tensor& G, int n_threads) {
+    std::vector<long> row(jacs.size() + 1, 0), out_row(jacs.size() + 1, 0);
+    const long D = jacs.empty() ? 0 : jacs[0].n_features_;
+    for (size_t s = 0; s < jacs.size(); ++s) {
+        AD_CHECK(jacs[s].n_features_ == D, "soap_vjp: expected Jacobians of one calculator, got " << D << " and "
+                                                                                                  << jacs[s].n_features_ << " features");
+        row[s + 1] = row[s] + jacs[s].n_atoms_;
+        out_row[s + 1] = out_row[s] + jacs[s].n_atoms_ + 3;
+    }
+    AD_CHECK(G.ndim() == 2 && G.dim(0) == row.back() && G.dim(1) == D,
+             "soap_vjp: expected g [" << row.back() << ", " << D << "], got " << G.shape());
+    Tensor out = Tensor::empty({out_row.back(), 3});
+    ad::parallel_for(static_cast<long>(jacs.size()), n_threads, [&](long s) {
+        jacs[static_cast<size_t>(s)].transpose_apply_into(G.data() + row[static_cast<size_t>(s)] * D,
+                                                          out.data() + 3 * out_row[static_cast<size_t>(s)]);
+    });
+    return out;
+}
+
+AD_VECTOR_CLONES void SoapJacobian::transpose_apply_into(const double* g, double* out_data) const {
     std::vector<double> dc(static_cast<size_t>(n_atoms_ * Kc_), 0.0);
     const int L = static_cast<int>(n_per_l_.size()) - 1;
     long W_max = 0;
@@ -244,7 +294,7 @@ Tensor SoapJacobian::transpose_apply(const Tensor& G) const {
     for (long i = 0; i < n_atoms_; ++i) {
         for (int l = 0; l <= L; ++l) {
             const int W = n_per_l_[static_cast<size_t>(l)] * S_;
-            const double* Gl = G.data() + i * n_features_ + feat_off_[static_cast<size_t>(l)];
+            const double* Gl = g + i * n_features_ + feat_off_[static_cast<size_t>(l)];
             const double* C = &c_[static_cast<size_t>(i * Kc_ + c_off_[static_cast<size_t>(l)])];
             double* D = &dc[static_cast<size_t>(i * Kc_ + c_off_[static_cast<size_t>(l)])];
             for (int b = 0; b < W; ++b)  // Gs = G + G^T, once per (i, l)
@@ -261,9 +311,9 @@ Tensor SoapJacobian::transpose_apply(const Tensor& G) const {
             }
         }
     }
-    Tensor out = Tensor::zeros({n_atoms_ + 3, 3});
-    double* gR = out.data();
+    double* gR = out_data;
     double* geps = gR + 3 * n_atoms_;
+    std::fill(out_data, out_data + 3 * (n_atoms_ + 3), 0.0);
     const long P = n_pairs();
     for (long p = 0; p < P; ++p) {
         const long i = pair_i_[static_cast<size_t>(p)], j = pair_j_[static_cast<size_t>(p)];
@@ -302,12 +352,11 @@ Tensor SoapJacobian::transpose_apply(const Tensor& G) const {
             for (int b = 0; b < 3; ++b) geps[3 * a + b] += F[a] * v0[b];
         }
     }
-    return out;
 }
 
 // Forward mode: dv_p = A (dx_j - dx_i) + deps v0_p; dc[i, l, m, n S + s] += dg[p, l, m, n, :] . dv_p;
 // dp[i, l, a1, a2] = sum_m dc[m, a1] c[m, a2] + c[m, a1] dc[m, a2].
-Tensor SoapJacobian::apply(const Tensor& d) const {
+AD_VECTOR_CLONES Tensor SoapJacobian::apply(const Tensor& d) const {
     AD_CHECK(d.ndim() == 2 && d.dim(0) == n_atoms_ + 3 && d.dim(1) == 3,
              "soap_jvp: expected d [" << n_atoms_ + 3 << ", 3] (positions, then strain rows), got " << d.shape());
     const double* dx = d.data();
@@ -342,22 +391,32 @@ Tensor SoapJacobian::apply(const Tensor& d) const {
             }
         }
     }
-    Tensor out = Tensor::zeros({n_atoms_, n_features_});
+    // dp_l = M + M^T with M[a1, a2] = sum_m dc[m, a1] c[m, a2]: half the products of summing
+    // both terms per entry; every entry of out is written (no zero fill)
+    Tensor out = Tensor::empty({n_atoms_, n_features_});
+    long W_max = 0;
+    for (int n_l : n_per_l_) W_max = std::max<long>(W_max, n_l * S_);
+    std::vector<double> M(static_cast<size_t>(W_max * W_max));
     for (long i = 0; i < n_atoms_; ++i) {
         for (int l = 0; l <= L; ++l) {
             const int W = n_per_l_[static_cast<size_t>(l)] * S_;
             const double* C = &c_[static_cast<size_t>(i * Kc_ + c_off_[static_cast<size_t>(l)])];
             const double* D = &dc[static_cast<size_t>(i * Kc_ + c_off_[static_cast<size_t>(l)])];
             double* Pl = out.data() + i * n_features_ + feat_off_[static_cast<size_t>(l)];
+            std::fill(M.begin(), M.begin() + W * W, 0.0);
             for (int m = 0; m < 2 * l + 1; ++m) {
                 const double* cm = C + m * W;
                 const double* dm = D + m * W;
                 for (int a1 = 0; a1 < W; ++a1) {
-                    double* Pa = Pl + static_cast<long>(a1) * W;
-                    const double c1 = cm[a1], d1 = dm[a1];
-                    for (int a2 = 0; a2 < W; ++a2) Pa[a2] += d1 * cm[a2] + c1 * dm[a2];
+                    const double d1 = dm[a1];
+                    if (d1 == 0.0) continue;  // species channels without neighbours
+                    double* Ma = &M[static_cast<size_t>(a1 * W)];
+                    for (int a2 = 0; a2 < W; ++a2) Ma[a2] += d1 * cm[a2];
                 }
             }
+            for (int a1 = 0; a1 < W; ++a1)
+                for (int a2 = 0; a2 < W; ++a2)
+                    Pl[a1 * W + a2] = M[static_cast<size_t>(a1 * W + a2)] + M[static_cast<size_t>(a2 * W + a1)];
         }
     }
     return out;

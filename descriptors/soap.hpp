@@ -57,9 +57,15 @@ class SoapJacobian {
     long n_pairs() const { return static_cast<long>(pair_i_.size()); }
     ad::Tensor transpose_apply(const ad::Tensor& G) const;
     ad::Tensor apply(const ad::Tensor& d) const;
+    /// transpose_apply of several structures on `n_threads` threads: G [sum_s n_s, D] stacked as
+    /// Soap::compute_many's output -> [sum_s (n_s + 3), 3], structure s's n_s gR rows then its 3
+    /// geps rows. Each structure is computed as transpose_apply does (identical for any count).
+    static ad::Tensor transpose_apply_many(const std::vector<SoapJacobian>& jacs, const ad::Tensor& G, int n_threads);
 
   private:
     friend class Soap;
+    /// J^T G for G [n, D] at g (row-major), written to out [n + 3, 3] (zeroed here).
+    void transpose_apply_into(const double* g, double* out) const;
     long n_atoms_ = 0, n_features_ = 0;
     int S_ = 0;
     long Kc_ = 0;                              ///< coefficients per atom, sum_l (2l+1) n_l S
@@ -95,12 +101,29 @@ class Soap {
                        const double* strain, SoapJacobian* jac) const;
     ad::Tensor compute(const std::vector<int>& numbers, const ad::Tensor& positions, const SoapPairs& pairs) const;
 
+    /// One structure of a compute_many call (pointers stay owned by the caller).
+    struct Input {
+        const std::vector<int>* numbers;
+        const double* positions;  ///< [n, 3]
+        const SoapPairs* pairs;
+        const double* strain = nullptr;  ///< [3, 3] or null
+    };
+    /// Features of several structures, stacked in input order: [sum_s n_s, D]. The structures are
+    /// spread over `n_threads` threads (ad::parallel_for); each is computed exactly as compute()
+    /// would, so the result is the same bit for bit for any thread count. With jacs != nullptr,
+    /// (*jacs)[s] receives structure s's derivatives (resized to the number of inputs).
+    ad::Tensor compute_many(const std::vector<Input>& inputs, int n_threads,
+                            std::vector<SoapJacobian>* jacs = nullptr) const;
+
     /// Expansion coefficients [n_atoms, Kc] (layout of SoapJacobian::c_; for tests and debugging).
     ad::Tensor expansion(const std::vector<int>& numbers, const ad::Tensor& positions, const SoapPairs& pairs) const;
     /// Offset of c[l, m = -l, a = 0] in an expansion row.
     long coefficient_offset(int l) const { return c_off_[static_cast<size_t>(l)]; }
 
   private:
+    /// compute() into out [n, D] (row-major, caller-owned).
+    void compute_into(const std::vector<int>& numbers, const double* positions, const SoapPairs& pairs,
+                      const double* strain, SoapJacobian* jac, double* out) const;
     void expand(const std::vector<int>& numbers, const double* positions, const SoapPairs& pairs,
                 const double* strain, std::vector<double>& c, SoapJacobian* jac) const;
 

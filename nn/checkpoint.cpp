@@ -11,6 +11,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "autodiff/io.hpp"
 #include "nn/json.hpp"
 
 namespace nn {
@@ -97,33 +98,18 @@ void save_checkpoint(const std::string& path, const Checkpoint& ckpt) {
     std::string text = header.dump();
     text.append((8 - text.size() % 8) % 8, ' ');  // data starts 8-byte aligned
 
-    const std::string tmp = path + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        AD_CHECK(out, tmp << ": cannot open for writing: " << std::strerror(errno));
-        unsigned char len[8];
-        const uint64_t n = text.size();
-        for (int k = 0; k < 8; ++k) len[k] = static_cast<unsigned char>((n >> (8 * k)) & 0xFF);
-        out.write(reinterpret_cast<const char*>(len), 8);
-        out.write(text.data(), static_cast<std::streamsize>(text.size()));
-        std::vector<double> le;
-        for (const auto& kv : ckpt.tensors) {
-            const ad::Tensor& t = kv.second;
-            le.resize(static_cast<size_t>(t.numel()));
-            copy_le(le.data(), t.data(), le.size(), sizeof(double));
-            out.write(reinterpret_cast<const char*>(le.data()), static_cast<std::streamsize>(le.size() * sizeof(double)));
-        }
-        out.flush();
-        if (!out) {
-            std::remove(tmp.c_str());
-            AD_FAIL(tmp << ": write failed (disk full?)");
-        }
+    // the whole file in memory, then one atomic write: u64 header length, header, data
+    std::string bytes(8, '\0');
+    const uint64_t n = text.size();
+    for (int k = 0; k < 8; ++k) bytes[static_cast<size_t>(k)] = static_cast<char>((n >> (8 * k)) & 0xFF);
+    bytes += text;
+    for (const auto& kv : ckpt.tensors) {
+        const ad::Tensor& t = kv.second;
+        const size_t at = bytes.size();
+        bytes.resize(at + static_cast<size_t>(t.numel()) * sizeof(double));
+        copy_le(&bytes[at], t.data(), static_cast<size_t>(t.numel()), sizeof(double));
     }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-        int err = errno;
-        std::remove(tmp.c_str());
-        AD_FAIL(path << ": cannot rename " << tmp << " to it: " << std::strerror(err));
-    }
+    ad::write_file_atomic(path, bytes);
 }
 
 // ----------------------------------------------------------------------------- load

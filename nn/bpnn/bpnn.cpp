@@ -132,10 +132,16 @@ Tensor SoapBpnn::descriptor(const Batch& b) const {
     return parts.size() == 1 ? parts[0] : ad::concat(parts, 0);  // [n_atoms, D]
 }
 
-Output SoapBpnn::forward(const Batch& b) const {
+Output SoapBpnn::forward(const Batch& b) const { return forward(b, Outputs::all); }
+
+Tensor SoapBpnn::energies(const Batch& b) const { return forward(b, Outputs::energies).energies; }
+
+Output SoapBpnn::forward(const Batch& b, Outputs outputs) const {
+    const bool all = outputs == Outputs::all;
     Tensor X = descriptor(b);  // [n_atoms, D]
     const long n = b.n_atoms(), d = n_features(), S = static_cast<long>(species_.size());
-    Tensor e = Tensor::zeros({n}), f = Tensor::zeros({n, d}), phi = Tensor::zeros({n, S * d});
+    Tensor e = Tensor::zeros({n}), f, phi;
+    if (all) f = Tensor::zeros({n, d}), phi = Tensor::zeros({n, S * d});
     for (size_t k = 0; k < species_.size(); ++k) {
         std::vector<long> idx;
         for (long i = 0; i < n; ++i)
@@ -147,8 +153,9 @@ Output SoapBpnn::forward(const Batch& b) const {
         for (const auto& layer : net.hidden) h = ad::silu(layer->forward(h));         // [n_Z, d]
         if (net.head) h = ad::silu(net.head->forward(h));                             // [n_Z, d]
         Tensor ez = ad::reshape(net.last->forward(h), {-1});                          // [n_Z]
-        f = ad::index_add(f, 0, idx, h);
         e = ad::index_add(e, 0, idx, ez);
+        if (!all) continue;
+        f = ad::index_add(f, 0, idx, h);
         // phi_i = [0 (k d), f_i, 0 ((S - k - 1) d)]
         const long nz = static_cast<long>(idx.size()), before = static_cast<long>(k) * d, after = (S - 1) * d - before;
         std::vector<Tensor> blocks;
@@ -159,8 +166,9 @@ Output SoapBpnn::forward(const Batch& b) const {
     }
     Output out;
     out.atom_energies = e;
-    out.atom_features = f;
     out.energies = ad::index_add(Tensor::zeros({b.n_structures()}), 0, b.structure, e);
+    if (!all) return out;
+    out.atom_features = f;
     out.features = ad::index_add(Tensor::zeros({b.n_structures(), d}), 0, b.structure, f);
     out.atom_last_layer_features = phi;
     out.last_layer_features = ad::index_add(Tensor::zeros({b.n_structures(), S * d}), 0, b.structure, phi);
@@ -181,7 +189,7 @@ EnergyForcesStress SoapBpnn::energy_forces_stress(const Batch& batch, ad::Create
         inputs.push_back(eps);
         strained.push_back(s);
     }
-    Output out = forward(b);
+    Output out = forward(b, Outputs::energies);
     std::vector<Tensor> g = ad::grad({ad::sum(out.energies)}, inputs, {}, create_graph);
     EnergyForcesStress r;
     r.energies = create_graph == ad::CreateGraph::yes ? out.energies : out.energies.detach();

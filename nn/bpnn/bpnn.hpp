@@ -75,6 +75,8 @@ class SoapBpnn : public Module {
 
     /// All outputs of a batch (graph recorded when positions, strains or parameters require grad).
     Output forward(const Batch& batch) const;
+    /// forward(batch).energies without recording the feature outputs (what training needs).
+    ad::Tensor energies(const Batch& batch) const;
     /// SOAP features [n_atoms, D] of a batch (one soap op per structure, concatenated).
     ad::Tensor descriptor(const Batch& batch) const;
     /// Energies, forces and stress by ad::grad. Positions that do not require grad are replaced by
@@ -103,6 +105,10 @@ class SoapBpnn : public Module {
                                                      double* energy_scale = nullptr);
 
   private:
+    /// forward(); with Outputs::energies only atom_energies and energies are computed (the
+    /// training step's forces need no features, so their ops are not recorded).
+    enum class Outputs { all, energies };
+    Output forward(const Batch& batch, Outputs outputs) const;
     struct PerSpecies {
         std::shared_ptr<LayerNorm> layernorm;       ///< null without layernorm
         std::vector<std::shared_ptr<Linear>> hidden;

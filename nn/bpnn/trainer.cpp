@@ -10,6 +10,7 @@
 
 #include "autodiff/error.hpp"
 #include "autodiff/ops.hpp"
+#include "nn/bpnn/parallel.hpp"
 #include "nn/bpnn/zbl.hpp"
 #include "nn/optim.hpp"
 #include "nn/scheduler.hpp"
@@ -307,9 +308,6 @@ TrainedModel train_soap_bpnn(const std::vector<desc::System>& train, const std::
         AD_CHECK(first_epoch <= s.num_epochs + 1,
                  "--restart: expected a checkpoint before the last epoch (" << s.num_epochs << "), got epoch " << r.epoch);
     }
-    const ad::CreateGraph cg = (s.use_forces() && s.loss.forces.weight != 0) || (s.use_strain() && s.loss.strain.weight != 0)
-                                   ? ad::CreateGraph::yes
-                                   : ad::CreateGraph::no;
     for (long epoch = first_epoch; epoch <= s.num_epochs; ++epoch) {
         // each epoch shuffles the identity, so the order depends on the RNG state alone (restarts)
         std::iota(order.begin(), order.end(), 0);
@@ -324,12 +322,11 @@ TrainedModel train_soap_bpnn(const std::vector<desc::System>& train, const std::
             Targets phys = physical_targets(part, s);
             const EnergyForcesStress repulsion = zbl_terms(part, s.hypers);
             Targets t = scaled_targets(phys, batch, out.composition, out.scaler, repulsion);
-            EnergyForcesStress net = network(model, batch, s, cg);
-            LossTerms loss = energy_loss(net, t, batch, s.loss);
             log.lr = schedule.lr_at(step);
             adam.set_lr(log.lr);
             adam.zero_grad();
-            ad::backward(loss.total, model.parameters());
+            // predictions, loss, and its gradient into .grad(), over chunks of the batch on num_threads() threads
+            const auto [net, loss] = forward_backward(model, batch, t, s.loss);
             adam.step();
             ++step;
             const double value = loss.total.item();

@@ -200,7 +200,7 @@ TEST_CASE("extxyz: errors name the file, the line and what was expected", "[desc
     REQUIRE_THROWS_WITH(desc::read_extxyz("/nonexistent/x.xyz"),
                         Catch::StartsWith("read_extxyz: expected a readable file, got '/nonexistent/x.xyz'"));
     REQUIRE_THROWS_WITH(desc::write_extxyz("/nonexistent/x.xyz", frames),
-                        Catch::StartsWith("write_extxyz: expected a writable path, got '/nonexistent/x.xyz.tmp'"));
+                        Catch::StartsWith("/nonexistent/x.xyz: cannot write ("));
 }
 
 TEST_CASE("extxyz: 1000 ethanol frames load in well under 0.1 s", "[descriptors][extxyz]") {
