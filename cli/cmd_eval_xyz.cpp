@@ -1,4 +1,4 @@
-// atomgrad eval MODEL.ckpt STRUCTURES.xyz [-o predictions.xyz] [--json]
+// atomgrad eval MODEL.ckpt STRUCTURES.xyz [-o predictions.xyz] [--json] [--plot DIR]
 // predictions.xyz is a copy of every frame in which the keys ASE reads as calculator results hold
 // the model's predictions: energy (eV), forces (eV/A) and, for periodic frames, stress (eV/A^3,
 // 9 numbers, ASE's sign convention). A reference the input carried under such a key is kept as
@@ -8,16 +8,21 @@
 //   energy_{rmse,mae}_per_atom over structures of (E - E*)/n_s; forces_{rmse,mae} over all
 //   components of the frames with forces; stress_{rmse,mae} over the periodic frames with stress;
 // plus atoms_per_second of the model evaluation (energy, forces and stress, batches of 8).
-// Everything is checked and computed before predictions.xyz is written (atomically).
+// --plot DIR: parity pictures (cli/svg) of the quantities with references, in meV units:
+// energy_parity.svg (per atom), forces_parity.svg (components), stress_parity.svg (components).
+// Everything is checked and computed before predictions.xyz and the pictures are written (atomically).
 #include "cli/cmd_eval_xyz.hpp"
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <optional>
 
 #include "autodiff/error.hpp"
+#include "cli/files.hpp"
+#include "cli/svg.hpp"
 #include "descriptors/extxyz.hpp"
 #include "nn/bpnn/bpnn.hpp"
 #include "nn/bpnn/trainer.hpp"
@@ -63,14 +68,35 @@ void keep_references(desc::System& f) {
 struct Sums {
     double sq = 0, abs = 0;
     long n = 0;
-    void add(double d) {
+    std::vector<double> ref, pred;  // for the parity plots
+    void add(double predicted, double reference) {
+        const double d = predicted - reference;
         sq += d * d;
         abs += std::abs(d);
         ++n;
+        ref.push_back(reference);
+        pred.push_back(predicted);
     }
     double rmse() const { return std::sqrt(sq / static_cast<double>(n)); }
     double mae() const { return abs / static_cast<double>(n); }
 };
+
+// --plot DIR: (path, SVG text) of a parity plot per quantity with references, values in meV.
+std::vector<std::pair<std::string, std::string>> parity_plots(const std::string& dir, const Sums& e, const Sums& f,
+                                                              const Sums& s) {
+    std::vector<std::pair<std::string, std::string>> out;
+    auto add = [&](const Sums& q, const char* file, const std::string& title, const char* unit) {
+        if (!q.n) return;
+        std::vector<double> ref = q.ref, pred = q.pred;
+        for (double& v : ref) v *= 1e3;
+        for (double& v : pred) v *= 1e3;
+        out.push_back({join_path(dir, file), parity_svg(ref, pred, title, unit)});
+    };
+    add(e, "energy_parity.svg", "energy per atom (" + std::to_string(e.n) + " structures)", "meV/atom");
+    add(f, "forces_parity.svg", "force components", "meV/\xC3\x85");
+    add(s, "stress_parity.svg", "stress components", "meV/\xC3\x85\xC2\xB3");
+    return out;
+}
 
 }  // namespace
 
@@ -88,8 +114,9 @@ bool is_structure_file_args(const Args& args) {
 }
 
 int cmd_eval_xyz(const Args& args) {
-    const std::string usage = "usage: atomgrad eval MODEL.ckpt STRUCTURES.xyz [-o predictions.xyz] [--json]";
-    ParsedArgs p = parse_args(args, {"-o"}, {"--json"}, usage);
+    const std::string usage =
+        "usage: atomgrad eval MODEL.ckpt STRUCTURES.xyz [-o predictions.xyz] [--json] [--plot DIR]";
+    ParsedArgs p = parse_args(args, {"-o", "--plot"}, {"--json"}, usage);
     if (p.positional.size() != 2) throw UsageError{"expected a model and a structure file\n" + usage};
     const std::string model_path = p.positional[0], data_path = p.positional[1];
     const std::string out_path = p.get("-o", "predictions.xyz");
@@ -144,11 +171,11 @@ int cmd_eval_xyz(const Args& args) {
             for (long c = 0; c < 3 * n; ++c) forces.data()[c] = pred.forces[3 * first + c];
             ad::Tensor stress = ad::Tensor::zeros({3, 3});
             for (long c = 0; c < 9; ++c) stress.data()[c] = pred.stress[9 * static_cast<long>(k) + c];
-            if (ref_energy[s]) e.add((energy - *ref_energy[s]) / static_cast<double>(n));
+            if (ref_energy[s]) e.add(energy / static_cast<double>(n), *ref_energy[s] / static_cast<double>(n));
             if (ref_forces[s].defined())
-                for (long c = 0; c < 3 * n; ++c) fo.add(forces[c] - ref_forces[s][c]);
+                for (long c = 0; c < 3 * n; ++c) fo.add(forces[c], ref_forces[s][c]);
             if (ref_stress[s].defined())
-                for (long c = 0; c < 9; ++c) st.add(stress[c] - ref_stress[s][c]);
+                for (long c = 0; c < 9; ++c) st.add(stress[c], ref_stress[s][c]);
             o.set_energy(energy);
             o.set_forces(forces);
             if (o.any_pbc()) o.set_stress(stress);
@@ -172,7 +199,15 @@ int cmd_eval_xyz(const Args& args) {
     }
     metrics["atoms_per_second"] = seconds > 0 ? static_cast<double>(n_atoms) / seconds : 0.0;
 
+    std::vector<std::pair<std::string, std::string>> plots;  // made first: a bad value stops before any write
+    if (p.has("--plot")) {
+        plots = parity_plots(p.get("--plot"), e, fo, st);
+        make_dirs(p.get("--plot"));
+        AD_CHECK(std::filesystem::is_directory(p.get("--plot")),
+                 p.get("--plot") << ": expected a directory for --plot, got a file");
+    }
     desc::write_extxyz(out_path, out);
+    for (const auto& [path, svg] : plots) write_file_atomic(path, svg);
     if (p.has("--json")) {
         std::printf("%s\n", metrics.dump().c_str());
     } else {
@@ -181,6 +216,7 @@ int cmd_eval_xyz(const Args& args) {
         if (e.n) std::printf("energy RMSE (per atom): %.2f meV, MAE: %.2f meV\n", 1e3 * e.rmse(), 1e3 * e.mae());
         if (fo.n) std::printf("forces RMSE: %.2f meV/A, MAE: %.2f meV/A\n", 1e3 * fo.rmse(), 1e3 * fo.mae());
         if (st.n) std::printf("stress RMSE: %.3f meV/A^3, MAE: %.3f meV/A^3\n", 1e3 * st.rmse(), 1e3 * st.mae());
+        for (const auto& pl : plots) std::printf("plot written to %s\n", pl.first.c_str());
     }
     return 0;
 }

@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <numeric>
 #include <sstream>
+#include <unordered_set>
 
 #include "autodiff/error.hpp"
 #include "cli/files.hpp"
@@ -30,6 +32,11 @@ std::string px(double v) {
     char b[32];
     std::snprintf(b, sizeof b, "%.2f", v);
     return b;
+}
+
+// Characters of a UTF-8 string (for box widths): bytes that do not continue a character.
+size_t text_chars(const std::string& s) {
+    return static_cast<size_t>(std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; }));
 }
 
 std::string escape(const std::string& s) {
@@ -204,7 +211,7 @@ struct LegendEntry {
 void draw_legend(std::ostringstream& os, const Frame& f, const std::vector<LegendEntry>& entries) {
     if (entries.empty()) return;
     size_t chars = 0;
-    for (const auto& e : entries) chars = std::max(chars, e.label.size());
+    for (const auto& e : entries) chars = std::max(chars, text_chars(e.label));
     const double x = f.left + 8, y = f.top + 8, row = 18, w = 34 + 7.0 * chars;
     os << "<g class=\"legend\">\n<rect x=\"" << px(x) << "\" y=\"" << px(y) << "\" width=\"" << px(w) << "\" height=\""
        << px(row * entries.size() + 6) << "\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#cccccc\"/>\n";
@@ -240,6 +247,58 @@ std::string polyline(const Frame& f, const std::vector<double>& x, const std::ve
     std::string d;
     for (size_t i = 0; i < x.size(); ++i) d += (i ? " L " : "M ") + px(f.X(x[i])) + " " + px(f.Y(y[i]));
     return d;
+}
+
+// The points of a series whose marks are drawn: one per occupied cell of a pixel grid, the first
+// in input order; cells of 1 px, doubled until at most kMaxMarks (svg.hpp). Points whose mark
+// lies wholly outside the plot area are dropped (the clip path would hide them).
+std::vector<size_t> thinned(const Frame& f, const ScatterSeries& p) {
+    std::vector<size_t> keep;
+    for (double cell = 1.0;; cell *= 2.0) {
+        std::unordered_set<long long> seen;
+        keep.clear();
+        for (size_t i = 0; i < p.x.size(); ++i) {
+            const double X = f.X(p.x[i]), Y = f.Y(p.y[i]);
+            if (X < f.left - p.radius || X > f.left + f.w + p.radius || Y < f.top - p.radius ||
+                Y > f.top + f.h + p.radius)
+                continue;
+            const long long cx = static_cast<long long>(std::floor((X - f.left + p.radius) / cell)),
+                            cy = static_cast<long long>(std::floor((Y - f.top + p.radius) / cell));
+            if (seen.insert(cx * 1000003LL + cy).second) keep.push_back(i);
+        }
+        if (static_cast<long>(keep.size()) <= kMaxMarks) return keep;
+    }
+}
+
+// One group per series (colour and opacity once), a circle per kept point.
+void draw_scatter(std::ostringstream& os, const Frame& f, const ScatterSeries& p, const std::string& color) {
+    os << "<g class=\"points\" fill=\"" << color << "\"";
+    if (p.opacity < 1.0) os << " fill-opacity=\"" << p.opacity << "\"";
+    os << ">\n";
+    for (size_t i : thinned(f, p))
+        os << "<circle cx=\"" << px(f.X(p.x[i])) << "\" cy=\"" << px(f.Y(p.y[i])) << "\" r=\"" << p.radius << "\"/>\n";
+    os << "</g>\n";
+}
+
+// Lines of text in a box at the bottom right of the plot area.
+void draw_notes(std::ostringstream& os, const Frame& f, const std::vector<std::string>& notes) {
+    if (notes.empty()) return;
+    size_t chars = 0;
+    for (const auto& n : notes) chars = std::max(chars, text_chars(n));
+    const double row = 18, w = 14 + 7.0 * chars, h = row * notes.size() + 6;
+    const double x = f.left + f.w - 8 - w, y = f.top + f.h - 8 - h;
+    os << "<g class=\"notes\">\n<rect x=\"" << px(x) << "\" y=\"" << px(y) << "\" width=\"" << px(w) << "\" height=\""
+       << px(h) << "\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#cccccc\"/>\n";
+    for (size_t k = 0; k < notes.size(); ++k)
+        os << "<text x=\"" << px(x + 7) << "\" y=\"" << px(y + 16 + row * k) << "\">" << escape(notes[k]) << "</text>\n";
+    os << "</g>\n";
+}
+
+// Three significant digits (trailing zeros kept), whole numbers from 1000: "34.8", "0.500", "1234".
+std::string short_number(double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, std::fabs(v) >= 1000 ? "%.0f" : "%#.3g", v);
+    return b;
 }
 
 std::string where_of(const char* kind, const std::string& title) { return std::string("svg: ") + kind + " '" + title + "'"; }
@@ -279,34 +338,35 @@ std::string to_svg(const LinePlot& plot) {
     const std::string where = where_of("plot", plot.title);
     AD_CHECK(plot.width > kLeft + kRight + 10 && plot.height > kTop + kBottom + 10,
              where << ": expected a figure larger than its margins, got " << plot.width << " x " << plot.height);
-    AD_CHECK(!plot.bands.empty() || !plot.lines.empty() || !plot.points.empty(),
+    AD_CHECK(!plot.background.empty() || !plot.bands.empty() || !plot.lines.empty() || !plot.points.empty(),
              where << ": expected at least one band, line or scatter series, got none");
+    // Every series: x and its y columns checked (x.size() values, finite, > 0 on a log axis) and
+    // collected for the axis ranges.
     std::vector<const std::vector<double>*> xs, ys;
+    using Columns = std::initializer_list<std::pair<const char*, const std::vector<double>*>>;
+    auto take = [&](const std::string& name, const std::vector<double>& x, Columns cols) {
+        check_values(where, name + " x", x, x.size(), plot.x.scale);
+        xs.push_back(&x);
+        for (const auto& [what, y] : cols) {
+            check_values(where, name + " " + what, *y, x.size(), plot.y.scale);
+            ys.push_back(y);
+        }
+    };
+    for (size_t k = 0; k < plot.background.size(); ++k) {
+        const ScatterSeries& p = plot.background[k];
+        take(series_name("background", k, p.label), p.x, {{"y", &p.y}});
+    }
     for (size_t k = 0; k < plot.bands.size(); ++k) {
         const BandSeries& b = plot.bands[k];
-        const std::string s = series_name("band", k, b.label);
-        check_values(where, s + " x", b.x, b.x.size(), plot.x.scale);
-        check_values(where, s + " lower", b.lower, b.x.size(), plot.y.scale);
-        check_values(where, s + " upper", b.upper, b.x.size(), plot.y.scale);
-        xs.push_back(&b.x);
-        ys.push_back(&b.lower);
-        ys.push_back(&b.upper);
+        take(series_name("band", k, b.label), b.x, {{"lower", &b.lower}, {"upper", &b.upper}});
     }
     for (size_t k = 0; k < plot.lines.size(); ++k) {
         const LineSeries& l = plot.lines[k];
-        const std::string s = series_name("line", k, l.label);
-        check_values(where, s + " x", l.x, l.x.size(), plot.x.scale);
-        check_values(where, s + " y", l.y, l.x.size(), plot.y.scale);
-        xs.push_back(&l.x);
-        ys.push_back(&l.y);
+        take(series_name("line", k, l.label), l.x, {{"y", &l.y}});
     }
     for (size_t k = 0; k < plot.points.size(); ++k) {
         const ScatterSeries& p = plot.points[k];
-        const std::string s = series_name("scatter", k, p.label);
-        check_values(where, s + " x", p.x, p.x.size(), plot.x.scale);
-        check_values(where, s + " y", p.y, p.x.size(), plot.y.scale);
-        xs.push_back(&p.x);
-        ys.push_back(&p.y);
+        take(series_name("scatter", k, p.label), p.x, {{"y", &p.y}});
     }
     Frame f{kLeft, kTop, plot.width - kLeft - kRight, plot.height - kTop - kBottom, plot.x.scale, plot.y.scale,
             axis_range(plot.x, xs, where + ": x axis"), axis_range(plot.y, ys, where + ": y axis")};
@@ -316,7 +376,13 @@ std::string to_svg(const LinePlot& plot) {
     draw_axes(os, f, plot.x.label, plot.y.label);
     std::vector<LegendEntry> legend;
     int next = 0;
+    auto scatter = [&](const ScatterSeries& p) {
+        const std::string c = color_of(p.color, next);
+        draw_scatter(os, f, p, c);
+        if (!p.label.empty()) legend.push_back({p.label, c, Swatch::point});
+    };
     os << "<g class=\"data\" clip-path=\"url(#plot-area)\">\n";
+    for (const ScatterSeries& p : plot.background) scatter(p);
     for (const BandSeries& b : plot.bands) {
         const std::string c = color_of(b.color, next);
         // Upper edge left to right, lower edge back, closed.
@@ -332,15 +398,10 @@ std::string to_svg(const LinePlot& plot) {
            << l.width << "\" stroke-linejoin=\"round\"" << (l.dashed ? " stroke-dasharray=\"6 4\"" : "") << "/>\n";
         if (!l.label.empty()) legend.push_back({l.label, c, l.dashed ? Swatch::dashed : Swatch::line});
     }
-    for (const ScatterSeries& p : plot.points) {
-        const std::string c = color_of(p.color, next);
-        for (size_t i = 0; i < p.x.size(); ++i)
-            os << "<circle cx=\"" << px(f.X(p.x[i])) << "\" cy=\"" << px(f.Y(p.y[i])) << "\" r=\"" << p.radius
-               << "\" fill=\"" << c << "\"/>\n";
-        if (!p.label.empty()) legend.push_back({p.label, c, Swatch::point});
-    }
+    for (const ScatterSeries& p : plot.points) scatter(p);
     os << "</g>\n";
     draw_legend(os, f, legend);
+    draw_notes(os, f, plot.notes);
     os << "</svg>\n";
     return os.str();
 }
@@ -456,6 +517,140 @@ std::string reliability_svg(const std::vector<uq::ReliabilityBin>& bins, const s
     return os.str();
 }
 
+// ----------------------------------------------------------------------------- parity
+
+std::string parity_svg(const std::vector<double>& reference, const std::vector<double>& predicted,
+                       const std::string& title, const std::string& unit) {
+    const std::string where = where_of("parity", title);
+    AD_CHECK(!reference.empty(), where << ": expected at least one point, got none");
+    check_values(where, "reference", reference, reference.size());
+    check_values(where, "predicted", predicted, reference.size());
+    double sq = 0, abs = 0;
+    for (size_t i = 0; i < reference.size(); ++i) {
+        const double d = predicted[i] - reference[i];
+        sq += d * d;
+        abs += std::fabs(d);
+    }
+    const double n = static_cast<double>(reference.size());
+    // One range for both axes, so y = x is the diagonal of the (square) plot area.
+    const Range r = axis_range(Axis{}, {&reference, &predicted}, where);
+    LinePlot plot;
+    plot.title = title;
+    const std::string u = unit.empty() ? "" : " (" + unit + ")";
+    plot.x = {"reference" + u, AxisScale::linear, r.lo, r.hi};
+    plot.y = {"predicted" + u, AxisScale::linear, r.lo, r.hi};
+    plot.width = kLeft + kRight + 368;
+    plot.height = kTop + kBottom + 368;
+    plot.lines.push_back({{r.lo, r.hi}, {r.lo, r.hi}, "", "#333333", 1.2, true});
+    // Smaller marks for many points, so the cloud along the diagonal keeps some texture.
+    plot.points.push_back({reference, predicted, "", kPalette[0], reference.size() > 1000 ? 1.8 : 2.5, 0.6});
+    const std::string us = unit.empty() ? "" : " " + unit;
+    plot.notes = {"n = " + std::to_string(reference.size()), "RMSE " + short_number(std::sqrt(sq / n)) + us,
+                  "MAE " + short_number(abs / n) + us};
+    return to_svg(plot);
+}
+
+// ----------------------------------------------------------------------------- calibration
+
+namespace {
+
+std::vector<CalibrationBin> checked_bins(const std::string& where, const std::vector<double>& abs_errors,
+                                         const std::vector<double>& sigmas, long n_bins) {
+    AD_CHECK(n_bins >= 1, where << ": expected n_bins >= 1, got " << n_bins);
+    AD_CHECK(!sigmas.empty(), where << ": expected at least one point, got none");
+    check_values(where, "sigmas", sigmas, sigmas.size());
+    check_values(where, "abs_errors", abs_errors, sigmas.size());
+    for (size_t i = 0; i < sigmas.size(); ++i) {
+        AD_CHECK(sigmas[i] > 0, where << ": expected sigma > 0, got " << sigmas[i] << " at index " << i
+                                      << "; a zero or negative predicted uncertainty has no place on a log axis");
+        AD_CHECK(abs_errors[i] >= 0, where << ": expected |error| >= 0, got " << abs_errors[i] << " at index " << i
+                                           << "; pass absolute errors |predicted - reference|");
+    }
+    std::vector<size_t> order(sigmas.size());
+    std::iota(order.begin(), order.end(), size_t{0});
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return sigmas[a] < sigmas[b]; });
+    const size_t n = sigmas.size(), nb = std::min(n, static_cast<size_t>(n_bins));
+    std::vector<CalibrationBin> bins;
+    for (size_t b = 0; b < nb; ++b) {
+        const size_t i0 = b * n / nb, i1 = (b + 1) * n / nb;
+        double s2 = 0, e2 = 0, e1 = 0;
+        for (size_t k = i0; k < i1; ++k) {
+            const double s = sigmas[order[k]], e = abs_errors[order[k]];
+            s2 += s * s;
+            e2 += e * e;
+            e1 += e;
+        }
+        const double m = static_cast<double>(i1 - i0);
+        bins.push_back({sigmas[order[i0]], sigmas[order[i1 - 1]], static_cast<long>(i1 - i0), std::sqrt(s2 / m),
+                        std::sqrt(e2 / m), e1 / m});
+    }
+    return bins;
+}
+
+}  // namespace
+
+std::vector<CalibrationBin> calibration_bins(const std::vector<double>& abs_errors, const std::vector<double>& sigmas,
+                                             long n_bins) {
+    return checked_bins("svg: calibration_bins", abs_errors, sigmas, n_bins);
+}
+
+std::string calibration_svg(const std::vector<double>& abs_errors, const std::vector<double>& sigmas,
+                            const std::string& title, const std::string& unit, long n_bins) {
+    const std::string where = where_of("calibration", title);
+    const std::vector<CalibrationBin> bins = checked_bins(where, abs_errors, sigmas, n_bins);
+    // mean |e| sqrt(pi/2) = sigma for e ~ N(0, sigma^2), since E|e| = sigma sqrt(2 / pi).
+    const double kSqrtHalfPi = std::sqrt(std::acos(-1.0) / 2.0);
+    // Axes: log10 of every sigma and every positive bin value, at least a decade, padded by 4 %.
+    double lo = HUGE_VAL, hi = -HUGE_VAL;
+    auto cover = [&](double v) {
+        if (v <= 0) return;
+        lo = std::min(lo, std::log10(v));
+        hi = std::max(hi, std::log10(v));
+    };
+    for (double s : sigmas) cover(s);
+    for (const CalibrationBin& b : bins) {
+        cover(b.rms_error);
+        cover(b.mean_abs_error * kSqrtHalfPi);
+    }
+    if (hi - lo < 1.0) {
+        const double mid = 0.5 * (lo + hi);
+        lo = mid - 0.5;
+        hi = mid + 0.5;
+    }
+    const double pad = 0.04 * (hi - lo), a = std::pow(10.0, lo - pad), z = std::pow(10.0, hi + pad);
+    auto inside = [&](double v) { return std::clamp(v, a, z); };  // drawn on the nearest edge
+
+    LinePlot plot;
+    plot.title = title;
+    const std::string u = unit.empty() ? "" : " (" + unit + ")";
+    plot.x = {"predicted \xCF\x83" + u, AxisScale::log, a, z};
+    plot.y = {"|error|" + u, AxisScale::log, a, z};
+    plot.width = kLeft + kRight + 368;
+    plot.height = kTop + kBottom + 368;
+    ScatterSeries cloud{sigmas, abs_errors, "individual |error|", "#7f7f7f", 1.3, 0.3};
+    for (double& e : cloud.y) e = inside(e);
+    plot.background.push_back(std::move(cloud));
+    plot.lines.push_back({{a, z}, {a, z}, "ideal: error = \xCF\x83", "#333333", 1.2, true});
+    LineSeries rms{{}, {}, "RMS error per bin", kPalette[0], 1.5, false};
+    LineSeries mae{{}, {}, "mean |error| \xC2\xB7 \xE2\x88\x9A(\xCF\x80/2)", kPalette[1], 1.5, false};
+    double e2 = 0, s2 = 0;
+    for (const CalibrationBin& b : bins) {
+        rms.x.push_back(b.rms_sigma);
+        rms.y.push_back(inside(b.rms_error));
+        mae.x.push_back(b.rms_sigma);
+        mae.y.push_back(inside(b.mean_abs_error * kSqrtHalfPi));
+        e2 += b.rms_error * b.rms_error * static_cast<double>(b.count);
+        s2 += b.rms_sigma * b.rms_sigma * static_cast<double>(b.count);
+    }
+    plot.lines.push_back(rms);
+    plot.lines.push_back(mae);
+    plot.points.push_back({mae.x, mae.y, "", kPalette[1], 2.8, 1.0});
+    plot.points.push_back({rms.x, rms.y, "", kPalette[0], 3.5, 1.0});
+    plot.notes = {"n = " + std::to_string(sigmas.size()) + " in " + std::to_string(bins.size()) + " bins",
+                  "RMS(error) / RMS(\xCF\x83) = " + short_number(std::sqrt(e2 / s2))};
+    return to_svg(plot);
+}
+
 // ----------------------------------------------------------------------------- files
 
 void write_svg(const std::string& path, const LinePlot& plot) { write_file_atomic(path, to_svg(plot)); }
@@ -463,6 +658,15 @@ void write_svg(const std::string& path, const HeatMap& map) { write_file_atomic(
 void write_reliability_svg(const std::string& path, const std::vector<uq::ReliabilityBin>& bins,
                            const std::string& title) {
     write_file_atomic(path, reliability_svg(bins, title));
+}
+void write_parity_svg(const std::string& path, const std::vector<double>& reference,
+                      const std::vector<double>& predicted, const std::string& title, const std::string& unit) {
+    write_file_atomic(path, parity_svg(reference, predicted, title, unit));
+}
+void write_calibration_svg(const std::string& path, const std::vector<double>& abs_errors,
+                           const std::vector<double>& sigmas, const std::string& title, const std::string& unit,
+                           long n_bins) {
+    write_file_atomic(path, calibration_svg(abs_errors, sigmas, title, unit, n_bins));
 }
 
 }  // namespace cli
