@@ -6,11 +6,14 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <optional>
 
 #include "autodiff/error.hpp"
 #include "autodiff/ops.hpp"
 #include "cli/cmd_eval_xyz.hpp"
+#include "cli/files.hpp"
+#include "cli/svg.hpp"
 #include "descriptors/extxyz.hpp"
 #include "nn/checkpoint.hpp"
 #include "nn/json.hpp"
@@ -62,8 +65,9 @@ std::vector<std::pair<std::string, double>> uq_metrics(const std::string& prefix
 }
 
 int cmd_eval_llpr_xyz(const Args& args) {
-    const std::string usage = "usage: atomgrad eval MODEL.ckpt STRUCTURES.xyz [-o predictions.xyz] [--json]";
-    ParsedArgs p = parse_args(args, {"-o"}, {"--json"}, usage);
+    const std::string usage =
+        "usage: atomgrad eval MODEL.ckpt STRUCTURES.xyz [-o predictions.xyz] [--json] [--plot DIR]";
+    ParsedArgs p = parse_args(args, {"-o", "--plot"}, {"--json"}, usage);
     if (p.positional.size() != 2) throw UsageError{"expected a model and a structure file\n" + usage};
     const std::string model_path = p.positional[0], data_path = p.positional[1];
     const std::string out_path = p.get("-o", "predictions.xyz");
@@ -95,6 +99,7 @@ int cmd_eval_llpr_xyz(const Args& args) {
     // ---- predictions (timed) and the per-entry lists the metrics need
     Sums e, fo, st;
     std::vector<double> E, E_sigma, E_ref, F, F_sigma, F_ref, Ek_mean, Ek_sigma;
+    std::vector<double> e_pred, e_ref, f_pred, f_ref, s_pred, s_ref;  // parity plots (per atom, components)
     double sigma_sum = 0, f_sigma_sum = 0;  // for the uncertainty means, with or without references
     long n_atoms = 0;
     double seconds = 0;
@@ -122,6 +127,8 @@ int cmd_eval_llpr_xyz(const Args& args) {
                 for (long c = 0; c < 3 * n; ++c) f_sigma_sum += pred.forces_uncertainty[3 * first + c];
             if (ref_energy[fs]) {
                 e.add((energy - *ref_energy[fs]) / static_cast<double>(n));
+                e_pred.push_back(energy / static_cast<double>(n));
+                e_ref.push_back(*ref_energy[fs] / static_cast<double>(n));
                 E.push_back(energy);
                 E_sigma.push_back(sigma);
                 E_ref.push_back(*ref_energy[fs]);
@@ -137,6 +144,8 @@ int cmd_eval_llpr_xyz(const Args& args) {
             if (ref_forces[fs].defined())
                 for (long c = 0; c < 3 * n; ++c) {
                     fo.add(forces[c] - ref_forces[fs][c]);
+                    f_pred.push_back(forces[c]);
+                    f_ref.push_back(ref_forces[fs][c]);
                     if (K > 0) {
                         F.push_back(forces[c]);
                         F_sigma.push_back(pred.forces_uncertainty[3 * first + c]);
@@ -144,7 +153,11 @@ int cmd_eval_llpr_xyz(const Args& args) {
                     }
                 }
             if (ref_stress[fs].defined())
-                for (long c = 0; c < 9; ++c) st.add(stress[c] - ref_stress[fs][c]);
+                for (long c = 0; c < 9; ++c) {
+                    st.add(stress[c] - ref_stress[fs][c]);
+                    s_pred.push_back(stress[c]);
+                    s_ref.push_back(ref_stress[fs][c]);
+                }
             o.set_energy(energy);
             o.set_forces(forces);
             if (o.any_pbc()) o.set_stress(stress);
@@ -192,7 +205,46 @@ int cmd_eval_llpr_xyz(const Args& args) {
     if (K > 0) metrics["forces_uncertainty_mean"] = f_sigma_sum / static_cast<double>(3 * n_atoms);
     metrics["atoms_per_second"] = seconds > 0 ? static_cast<double>(n_atoms) / seconds : 0.0;
 
+    // --plot DIR: parity pictures as plain eval, and calibration pictures of the uncertainties
+    // (|error| against sigma, cli/svg): energy per structure (LLPR sigma), force components
+    // (the ensemble's sigma); meV units. Made first: a bad value stops before any write.
+    std::vector<std::pair<std::string, std::string>> plots;
+    if (p.has("--plot")) {
+        const std::string dir = p.get("--plot");
+        const auto mev = [](std::vector<double> v) {
+            for (double& x : v) x *= 1e3;
+            return v;
+        };
+        const auto abs_errors = [&](const std::vector<double>& a, const std::vector<double>& b) {
+            std::vector<double> err(a.size());
+            for (size_t q = 0; q < a.size(); ++q) err[q] = 1e3 * std::fabs(a[q] - b[q]);
+            return err;
+        };
+        if (!e_ref.empty())
+            plots.push_back({join_path(dir, "energy_parity.svg"),
+                             parity_svg(mev(e_ref), mev(e_pred),
+                                        "energy per atom (" + std::to_string(e_ref.size()) + " structures)", "meV/atom")});
+        if (!f_ref.empty())
+            plots.push_back({join_path(dir, "forces_parity.svg"),
+                             parity_svg(mev(f_ref), mev(f_pred), "force components", "meV/\xC3\x85")});
+        if (!s_ref.empty())
+            plots.push_back({join_path(dir, "stress_parity.svg"),
+                             parity_svg(mev(s_ref), mev(s_pred), "stress components", "meV/\xC3\x85\xC2\xB3")});
+        if (!E.empty())
+            plots.push_back({join_path(dir, "energy_calibration.svg"),
+                             calibration_svg(abs_errors(E, E_ref), mev(E_sigma),
+                                             "energy per structure, LLPR \xCF\x83 (" + std::to_string(E.size()) + " structures)",
+                                             "meV")});
+        if (!F.empty())
+            plots.push_back({join_path(dir, "forces_calibration.svg"),
+                             calibration_svg(abs_errors(F, F_ref), mev(F_sigma),
+                                             "force components, \xCF\x83 of " + std::to_string(K) + " members",
+                                             "meV/\xC3\x85")});
+        make_dirs(dir);
+        AD_CHECK(std::filesystem::is_directory(dir), dir << ": expected a directory for --plot, got a file");
+    }
     desc::write_extxyz(out_path, out);
+    for (const auto& [path, svg] : plots) write_file_atomic(path, svg);
     if (p.has("--json")) {
         std::printf("%s\n", metrics.dump().c_str());
     } else {
@@ -204,6 +256,7 @@ int cmd_eval_llpr_xyz(const Args& args) {
         if (st.n) std::printf("stress RMSE: %.3f meV/A^3, MAE: %.3f meV/A^3\n", 1e3 * st.rmse(), 1e3 * st.mae());
         for (const auto& [k, v] : uq) std::printf("%s: %.6g\n", k.c_str(), v);
         if (uq.empty()) std::printf("energy_uncertainty_mean: %.6g\n", metrics["energy_uncertainty_mean"].as_number());
+        for (const auto& pl : plots) std::printf("plot written to %s\n", pl.first.c_str());
     }
     return 0;
 }

@@ -1,4 +1,4 @@
-// atomgrad eval WRAPPED.ckpt STRUCTURES.xyz [-o predictions.xyz] [--json] for an LLPR-wrapped
+// atomgrad eval WRAPPED.ckpt STRUCTURES.xyz [-o predictions.xyz] [--json] [--plot DIR] for an LLPR-wrapped
 // soap_bpnn model (uq/llpr_model): the plain predictions of cmd_eval_xyz plus, per frame,
 // energy_uncertainty (eV) and energy_ensemble (K numbers), per atom atomic_energy_uncertainty (eV)
 // and forces_uncertainty (eV/A, the members' standard deviation), and the UQ metrics (eV, eV/A):
@@ -6,6 +6,8 @@
 //   <t>_coverage_{1,2,3}sigma, <t>_uncertainty_mean  for t = energy (per structure, total energies)
 //   and forces (per component, sigma from the ensemble); with an ensemble also t = energy_ensemble
 //   (the members' mean and standard deviation instead of the model and the LLPR sigma).
+// --plot DIR: the parity pictures of plain eval and energy_calibration.svg (per structure, LLPR
+// sigma), forces_calibration.svg (components, the ensemble's sigma): cli/svg calibration plots.
 #pragma once
 #include <string>
 #include <utility>

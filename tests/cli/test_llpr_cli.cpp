@@ -118,6 +118,13 @@ TEST_CASE("llpr cli: train wraps a soap_bpnn model; eval writes uncertainties an
     CHECK(j["energy_uncertainty_mean"].as_number() > 0);
     CHECK(j["num_ensemble_members"].as_number() == 16);
     CHECK(std::fabs(j["energy_spearman"].as_number()) <= 1.0);
+    // --plot: parity and calibration pictures
+    RunResult pl = run_cli("eval wrapped.ckpt data.xyz -o pred_plot.xyz --plot plots", dir.str());
+    INFO(pl.output);
+    REQUIRE(pl.status == 0);
+    CHECK(listing(dir.file("plots")) == std::set<std::string>{"energy_calibration.svg", "energy_parity.svg",
+                                                                "forces_calibration.svg", "forces_parity.svg"});
+    CHECK_THAT(read_text(dir.file("plots/forces_calibration.svg")), Catch::Contains("<svg") && Catch::Contains("16 members"));
     // the plain model's predictions are unchanged by the wrap
     RunResult plain = run_cli("eval model.ckpt data.xyz -o plain.xyz --json", dir.str());
     REQUIRE(plain.status == 0);
