@@ -121,14 +121,17 @@ std::unordered_map<TensorImpl*, Tensor> run_backward(const std::vector<Tensor>& 
     }
 
     std::unordered_map<TensorImpl*, Tensor> grads;
+    // Without create_graph nothing records; a running sum that no one else holds (neither its
+    // handle nor its storage) can be added to in place instead of allocating a new buffer.
+    auto in_place = [](const Tensor& sum, const Shape& shape) {
+        return !grad_enabled() && sum.defined() && sum.shape() == shape && sum.impl_ptr().use_count() == 1 &&
+               sum.impl().buffer.use_count() == 1 && sum.is_leaf();
+    };
     auto accumulate = [&](TensorImpl* impl, const Tensor& g) {
         auto it = grads.find(impl);
         if (it == grads.end() || !it->second.defined())
             grads[impl] = g;
-        else if (!grad_enabled() && it->second.shape() == g.shape() && it->second.impl_ptr().use_count() == 1 &&
-                 it->second.impl().buffer.use_count() == 1 && it->second.is_leaf()) {
-            // Without create_graph nothing records and no one else holds the running sum (neither
-            // its handle nor its storage): add in place instead of allocating a new [shape] buffer.
+        else if (in_place(it->second, g.shape())) {
             double* __restrict acc = it->second.data();
             const double* __restrict pg = g.data();
             const long n = g.numel();
@@ -160,7 +163,16 @@ std::unordered_map<TensorImpl*, Tensor> run_backward(const std::vector<Tensor>& 
         if (!targets.count(node->out)) grads.erase(git);  // free memory as we go
         const std::vector<char>& nk = input_needed[node];
         Tensor out(node->out->shared_from_this());
-        Grads gin = node->backward(g, Ctx{out, node->inputs, nk});
+        std::vector<double*> into;  // running sums the backward may add to itself (Ctx::into)
+        if (!grad_enabled()) {
+            into.assign(node->inputs.size(), nullptr);
+            for (size_t k = 0; k < node->inputs.size(); ++k) {
+                if (!nk[k]) continue;
+                auto it = grads.find(&node->inputs[k].impl());
+                if (it != grads.end() && in_place(it->second, node->inputs[k].shape())) into[k] = it->second.data();
+            }
+        }
+        Grads gin = node->backward(g, Ctx{out, node->inputs, nk, into.empty() ? nullptr : &into});
         AD_CHECK(gin.size() == node->inputs.size(), "grad: op '" << node->name << "' returned "
                                                                  << gin.size() << " gradients for "
                                                                  << node->inputs.size() << " inputs");

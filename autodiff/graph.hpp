@@ -18,6 +18,12 @@ struct Ctx {
     const Tensor& out;
     const std::vector<Tensor>& in;
     const std::vector<char>& needs;
+    /// With recording off, into[k] (when not null) is the engine's running sum of input k's
+    /// gradient, [in[k].shape()] and held by no one else: a backward may add its gradient there
+    /// itself (a product with beta = 1 instead of a product into a fresh buffer and an add) and
+    /// return an undefined gradient for k. Null (or into == nullptr) otherwise.
+    const std::vector<double*>* into = nullptr;
+    double* accumulate_into(size_t k) const { return into ? (*into)[k] : nullptr; }
 };
 
 using BackwardFn = std::function<Grads(const Tensor& g, const Ctx& c)>;

@@ -11,6 +11,16 @@ namespace ad {
 namespace {
 
 Tensor mm(const Tensor& a, const Tensor& b, bool ta, bool tb);
+Tensor mm_or_add(const Tensor& a, const Tensor& b, bool ta, bool tb, double* into);
+
+// y = op(a) op(b) + beta y, shapes as checked by mm (2-D or batched)
+void mm_kernel(const Tensor& a, const Tensor& b, bool ta, bool tb, double beta, double* y) {
+    const long nb = a.ndim() == 3 ? a.dim(0) : 1;
+    const long ar = a.dim(-2), ac = a.dim(-1), br = b.dim(-2), bc = b.dim(-1);
+    const long m = ta ? ac : ar, k = ta ? ar : ac, n = tb ? br : bc;
+    for (long s = 0; s < nb; ++s)
+        blas::gemm(ta, tb, m, n, k, 1.0, a.data() + s * ar * ac, ac, b.data() + s * br * bc, bc, beta, y + s * m * n, n);
+}
 
 const char* mm_name(bool ta, bool tb) {
     return ta ? (tb ? "matmul_tt" : "matmul_tn") : (tb ? "matmul_nt" : "matmul");
@@ -27,16 +37,22 @@ Tensor mm(const Tensor& a, const Tensor& b, bool ta, bool tb) {
     AD_CHECK(k == kb, name << ": inner sizes differ: " << a.shape() << (ta ? "^T" : "") << " times " << b.shape()
                            << (tb ? "^T" : ""));
     Tensor y = Tensor::empty(batched ? Shape{nb, m, n} : Shape{m, n});
-    for (long s = 0; s < nb; ++s)
-        blas::gemm(ta, tb, m, n, k, 1.0, a.data() + s * ar * ac, ac, b.data() + s * br * bc, bc, 0.0,
-                   y.data() + s * m * n, n);
+    mm_kernel(a, b, ta, tb, 0.0, y.data());
     return record(name, y, {a, b}, [ta, tb](const Tensor& g, const Ctx& c) {
         const Tensor &A = c.in[0], &B = c.in[1];
         Tensor ga, gb;
-        if (c.needs[0]) ga = ta ? mm(B, g, tb, true) : mm(g, B, false, !tb);
-        if (c.needs[1]) gb = tb ? mm(g, A, true, ta) : mm(A, g, !ta, false);
+        if (c.needs[0]) ga = ta ? mm_or_add(B, g, tb, true, c.accumulate_into(0)) : mm_or_add(g, B, false, !tb, c.accumulate_into(0));
+        if (c.needs[1]) gb = tb ? mm_or_add(g, A, true, ta, c.accumulate_into(1)) : mm_or_add(A, g, !ta, false, c.accumulate_into(1));
         return Grads{ga, gb};
     });
+}
+
+// mm(a, b, ta, tb), or with `into` (Ctx::into: recording off, a running gradient sum) that
+// product added to into[...] by the gemm itself (beta = 1) and an undefined result.
+Tensor mm_or_add(const Tensor& a, const Tensor& b, bool ta, bool tb, double* into) {
+    if (!into) return mm(a, b, ta, tb);
+    mm_kernel(a, b, ta, tb, 1.0, into);
+    return Tensor();
 }
 
 }  // namespace
@@ -62,8 +78,8 @@ Tensor linear(const Tensor& x, const Tensor& W, const Tensor& b) {
     if (has_bias) inputs.push_back(b);
     return record("linear", y, inputs, [](const Tensor& g, const Ctx& c) {
         Grads gs(c.in.size());
-        if (c.needs[0]) gs[0] = matmul(g, c.in[1]);
-        if (c.needs[1]) gs[1] = matmul_tn(g, c.in[0]);
+        if (c.needs[0]) gs[0] = mm_or_add(g, c.in[1], false, false, c.accumulate_into(0));
+        if (c.needs[1]) gs[1] = mm_or_add(g, c.in[0], true, false, c.accumulate_into(1));
         if (c.in.size() > 2 && c.needs[2]) gs[2] = sum_to(g, c.in[2].shape());
         return gs;
     });

@@ -46,7 +46,7 @@ struct EpochTimes {
 EpochTimes epoch_seconds(const std::vector<desc::System>& train, const std::vector<desc::System>& val, long n_epochs) {
     std::vector<double> t;
     auto last = Clock::now();
-    nn::bpnn::train_soap_bpnn(train, val, settings(n_epochs), [&](const nn::bpnn::EpochLog&, const nn::bpnn::TrainedModel&) {
+    nn::bpnn::train_soap_bpnn(train, val, settings(n_epochs), [&](const nn::bpnn::EpochLog&, const nn::bpnn::TrainedModel&, const nn::bpnn::TrainingState&) {
         auto now = Clock::now();
         t.push_back(std::chrono::duration<double>(now - last).count());
         last = now;

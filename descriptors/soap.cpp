@@ -285,16 +285,25 @@ Tensor SoapJacobian::transpose_apply_many(const std::vector<SoapJacobian>& jacs,
     return out;
 }
 
-AD_VECTOR_CLONES void SoapJacobian::transpose_apply_into(const double* g, double* out_data) const {
+void SoapJacobian::transpose_apply_into(const double* g, double* out_data) const {
+    std::vector<const double*> rows(static_cast<size_t>(n_atoms_));
+    for (long i = 0; i < n_atoms_; ++i) rows[static_cast<size_t>(i)] = g + i * n_features_;
+    transpose_apply_rows(rows.data(), out_data);
+}
+
+// As transpose_apply_into with G's row i at g_rows[i]; a null row is a zero row: its atom's
+// coefficient gradient stays 0 and the pairs centred on it are skipped.
+AD_VECTOR_CLONES void SoapJacobian::transpose_apply_rows(const double* const* g_rows, double* out_data) const {
     std::vector<double> dc(static_cast<size_t>(n_atoms_ * Kc_), 0.0);
     const int L = static_cast<int>(n_per_l_.size()) - 1;
     long W_max = 0;
     for (int n_l : n_per_l_) W_max = std::max<long>(W_max, n_l * S_);
     std::vector<double> Gs(static_cast<size_t>(W_max * W_max));
     for (long i = 0; i < n_atoms_; ++i) {
+        if (!g_rows[i]) continue;
         for (int l = 0; l <= L; ++l) {
             const int W = n_per_l_[static_cast<size_t>(l)] * S_;
-            const double* Gl = g + i * n_features_ + feat_off_[static_cast<size_t>(l)];
+            const double* Gl = g_rows[i] + feat_off_[static_cast<size_t>(l)];
             const double* C = &c_[static_cast<size_t>(i * Kc_ + c_off_[static_cast<size_t>(l)])];
             double* D = &dc[static_cast<size_t>(i * Kc_ + c_off_[static_cast<size_t>(l)])];
             for (int b = 0; b < W; ++b)  // Gs = G + G^T, once per (i, l)
@@ -317,6 +326,7 @@ AD_VECTOR_CLONES void SoapJacobian::transpose_apply_into(const double* g, double
     const long P = n_pairs();
     for (long p = 0; p < P; ++p) {
         const long i = pair_i_[static_cast<size_t>(p)], j = pair_j_[static_cast<size_t>(p)];
+        if (!g_rows[i]) continue;
         const int s = pair_s_[static_cast<size_t>(p)];
         const double* fR = &data_[static_cast<size_t>(p * block_)];
         const double* dfR = fR + F_;
@@ -356,16 +366,24 @@ AD_VECTOR_CLONES void SoapJacobian::transpose_apply_into(const double* g, double
 
 // Forward mode: dv_p = A (dx_j - dx_i) + deps v0_p; dc[i, l, m, n S + s] += dg[p, l, m, n, :] . dv_p;
 // dp[i, l, a1, a2] = sum_m dc[m, a1] c[m, a2] + c[m, a1] dc[m, a2].
-AD_VECTOR_CLONES Tensor SoapJacobian::apply(const Tensor& d) const {
+Tensor SoapJacobian::apply(const Tensor& d) const {
     AD_CHECK(d.ndim() == 2 && d.dim(0) == n_atoms_ + 3 && d.dim(1) == 3,
              "soap_jvp: expected d [" << n_atoms_ + 3 << ", 3] (positions, then strain rows), got " << d.shape());
-    const double* dx = d.data();
-    const double* deps = dx + 3 * n_atoms_;
+    Tensor out = Tensor::empty({n_atoms_, n_features_});
+    std::vector<double*> rows(static_cast<size_t>(n_atoms_));
+    for (long i = 0; i < n_atoms_; ++i) rows[static_cast<size_t>(i)] = out.data() + i * n_features_;
+    apply_rows(d.data(), d.data() + 3 * n_atoms_, rows.data());
+    return out;
+}
+
+// J d for the atoms with out_rows[i] != null (each written in full), from dx [n, 3], deps [3, 3].
+AD_VECTOR_CLONES void SoapJacobian::apply_rows(const double* dx, const double* deps, double* const* out_rows) const {
     std::vector<double> dc(static_cast<size_t>(n_atoms_ * Kc_), 0.0);
     const int L = static_cast<int>(n_per_l_.size()) - 1;
     const long P = n_pairs();
     for (long p = 0; p < P; ++p) {
         const long i = pair_i_[static_cast<size_t>(p)], j = pair_j_[static_cast<size_t>(p)];
+        if (!out_rows[i]) continue;
         const int s = pair_s_[static_cast<size_t>(p)];
         const double* v0 = &v0_[static_cast<size_t>(3 * p)];
         double dv[3];
@@ -393,16 +411,16 @@ AD_VECTOR_CLONES Tensor SoapJacobian::apply(const Tensor& d) const {
     }
     // dp_l = M + M^T with M[a1, a2] = sum_m dc[m, a1] c[m, a2]: half the products of summing
     // both terms per entry; every entry of out is written (no zero fill)
-    Tensor out = Tensor::empty({n_atoms_, n_features_});
     long W_max = 0;
     for (int n_l : n_per_l_) W_max = std::max<long>(W_max, n_l * S_);
     std::vector<double> M(static_cast<size_t>(W_max * W_max));
     for (long i = 0; i < n_atoms_; ++i) {
+        if (!out_rows[i]) continue;
         for (int l = 0; l <= L; ++l) {
             const int W = n_per_l_[static_cast<size_t>(l)] * S_;
             const double* C = &c_[static_cast<size_t>(i * Kc_ + c_off_[static_cast<size_t>(l)])];
             const double* D = &dc[static_cast<size_t>(i * Kc_ + c_off_[static_cast<size_t>(l)])];
-            double* Pl = out.data() + i * n_features_ + feat_off_[static_cast<size_t>(l)];
+            double* Pl = out_rows[i] + feat_off_[static_cast<size_t>(l)];
             std::fill(M.begin(), M.begin() + W * W, 0.0);
             for (int m = 0; m < 2 * l + 1; ++m) {
                 const double* cm = C + m * W;
@@ -419,7 +437,6 @@ AD_VECTOR_CLONES Tensor SoapJacobian::apply(const Tensor& d) const {
                     Pl[a1 * W + a2] = M[static_cast<size_t>(a1 * W + a2)] + M[static_cast<size_t>(a2 * W + a1)];
         }
     }
-    return out;
 }
 
 namespace {
@@ -475,6 +492,184 @@ Tensor soap_jvp(const Tensor& d, const Tensor& positions, const Tensor& strain, 
     return ad::record("soap_jvp", out, {d, positions, strain}, [J](const Tensor& g, const ad::Ctx& c) {
         refuse_second_derivatives(c);
         return ad::Grads{c.needs[0] ? soap_vjp(g, c.in[1], c.in[2], J) : Tensor{}, Tensor{}, Tensor{}};
+    });
+}
+
+}  // namespace desc
+
+// ---------------------------------------------------------------------------- row ops of a stack
+
+namespace desc {
+
+namespace {
+// Structure of each stack row and its local index: rows[k] -> (s, i).
+struct RowMap {
+    std::vector<long> structure, local;
+};
+
+RowMap map_rows(const SoapStack& st, const std::vector<long>& rows, const char* where) {
+    RowMap m;
+    m.structure.resize(rows.size());
+    m.local.resize(rows.size());
+    const long n = st.n_atoms();
+    std::vector<char> seen(static_cast<size_t>(n), 0);
+    for (size_t k = 0; k < rows.size(); ++k) {
+        const long r = rows[k];
+        AD_CHECK(r >= 0 && r < n, where << ": expected rows in [0, " << n << "), got " << r << " at position " << k);
+        AD_CHECK(!seen[static_cast<size_t>(r)], where << ": expected distinct rows, got " << r << " twice");
+        seen[static_cast<size_t>(r)] = 1;
+        const long s = static_cast<long>(std::upper_bound(st.offsets.begin(), st.offsets.end(), r) - st.offsets.begin()) - 1;
+        m.structure[k] = s;
+        m.local[k] = r - st.offsets[static_cast<size_t>(s)];
+    }
+    return m;
+}
+
+void check_stack_inputs(const Tensor& positions, const std::vector<Tensor>& strains, const SoapStack* st,
+                        const char* where) {
+    AD_CHECK(st != nullptr, where << ": expected a SoapStack, got null");
+    const long n = st->n_atoms();
+    AD_CHECK(positions.defined() && positions.ndim() == 2 && positions.dim(0) == n && positions.dim(1) == 3,
+             where << ": expected positions [" << n << ", 3], got " << (positions.defined() ? positions.shape() : ad::Shape{}));
+    AD_CHECK(static_cast<long>(strains.size()) == st->n_structures(),
+             where << ": expected " << st->n_structures() << " strains (undefined for none), got " << strains.size());
+    for (const Tensor& e : strains)
+        AD_CHECK(!e.defined() || (e.ndim() == 2 && e.dim(0) == 3 && e.dim(1) == 3),
+                 where << ": expected strain [3, 3] or undefined, got " << e.shape());
+}
+
+std::vector<Tensor> stack_inputs(const Tensor& positions, const std::vector<Tensor>& strains) {
+    std::vector<Tensor> in{positions};
+    in.insert(in.end(), strains.begin(), strains.end());
+    return in;
+}
+
+// inputs first.. are positions and strains: their second derivatives are not implemented
+void refuse_stack_second_derivatives(const ad::Ctx& c, size_t first) {
+    for (size_t k = first; k < c.needs.size(); ++k)
+        AD_CHECK(!c.needs[k], "soap: second derivatives w.r.t. positions or strain are not implemented; "
+                              "differentiate forces and stress w.r.t. network parameters only");
+}
+
+// the strains of soap_rows_vjp / soap_rows_jvp's inputs (g or d, positions, strains...)
+std::vector<Tensor> strains_of(const ad::Ctx& c) { return std::vector<Tensor>(c.in.begin() + 2, c.in.end()); }
+}  // namespace
+
+std::shared_ptr<const SoapStack> soap_stack(const Tensor& positions, const std::vector<Tensor>& strains,
+                                            const std::vector<std::vector<int>>& numbers,
+                                            const std::vector<SoapPairs>& pairs, const std::vector<long>& offsets,
+                                            const Soap& calculator) {
+    const size_t S = numbers.size();
+    AD_CHECK(pairs.size() == S && strains.size() == S && offsets.size() == S + 1 && offsets.front() == 0,
+             "soap_stack: expected numbers, pairs, strains per structure and offsets [" << S + 1 << "], got "
+                                                                                         << pairs.size() << ", " << strains.size()
+                                                                                         << " and " << offsets.size());
+    AD_CHECK(positions.ndim() == 2 && positions.dim(0) == offsets.back() && positions.dim(1) == 3,
+             "soap_stack: expected positions [" << offsets.back() << ", 3], got " << positions.shape());
+    std::vector<Soap::Input> inputs(S);
+    for (size_t s = 0; s < S; ++s) {
+        AD_CHECK(static_cast<long>(numbers[s].size()) == offsets[s + 1] - offsets[s],
+                 "soap_stack: expected " << offsets[s + 1] - offsets[s] << " numbers in structure " << s << ", got "
+                                         << numbers[s].size());
+        AD_CHECK(!strains[s].defined() || (strains[s].ndim() == 2 && strains[s].dim(0) == 3 && strains[s].dim(1) == 3),
+                 "soap_stack: expected strain [3, 3] or undefined, got " << strains[s].shape());
+        inputs[s] = {&numbers[s], positions.data() + 3 * offsets[s], &pairs[s],
+                     strains[s].defined() ? strains[s].data() : nullptr};
+    }
+    auto st = std::make_shared<SoapStack>();
+    st->offsets = offsets;
+    st->values = calculator.compute_many(inputs, 1, &st->jacs);
+    return st;
+}
+
+// y[k, :] = values[rows[k], :];  g_positions, g_strain_s = slices of soap_rows_vjp(g)
+Tensor soap_rows(const Tensor& positions, const std::vector<Tensor>& strains, const std::vector<long>& rows,
+                 std::shared_ptr<const SoapStack> stack) {
+    check_stack_inputs(positions, strains, stack.get(), "soap_rows");
+    map_rows(*stack, rows, "soap_rows");
+    const long D = stack->values.dim(1), m = static_cast<long>(rows.size());
+    Tensor out = Tensor::empty({m, D});
+    for (long k = 0; k < m; ++k)
+        std::copy_n(stack->values.data() + rows[static_cast<size_t>(k)] * D, D, out.data() + k * D);
+    return ad::record("soap_rows", out, stack_inputs(positions, strains), [rows, stack](const Tensor& g, const ad::Ctx& c) {
+        Tensor both = soap_rows_vjp(g, c.in[0], std::vector<Tensor>(c.in.begin() + 1, c.in.end()), rows, stack);
+        const long n = stack->n_atoms();
+        ad::Grads gs(c.in.size());
+        if (c.needs[0]) gs[0] = ad::slice(both, 0, 0, n);
+        for (size_t s = 1; s < c.in.size(); ++s)
+            if (c.needs[s]) gs[s] = ad::slice(both, 0, n + 3 * static_cast<long>(s - 1), n + 3 * static_cast<long>(s));
+        return gs;
+    });
+}
+
+// y[n + 3 S, 3] = J^T (g at rows);  g_g = soap_rows_jvp(gg); positions/strains: refused
+Tensor soap_rows_vjp(const Tensor& g, const Tensor& positions, const std::vector<Tensor>& strains,
+                     const std::vector<long>& rows, std::shared_ptr<const SoapStack> stack) {
+    check_stack_inputs(positions, strains, stack.get(), "soap_rows_vjp");
+    const SoapStack& st = *stack;
+    const long n = st.n_atoms(), S = st.n_structures(), D = st.values.dim(1), m = static_cast<long>(rows.size());
+    AD_CHECK(g.ndim() == 2 && g.dim(0) == m && g.dim(1) == D,
+             "soap_rows_vjp: expected g [" << m << ", " << D << "], got " << g.shape());
+    const RowMap map = map_rows(st, rows, "soap_rows_vjp");
+    std::vector<std::vector<const double*>> g_rows(static_cast<size_t>(S));
+    for (long s = 0; s < S; ++s)
+        g_rows[static_cast<size_t>(s)].assign(static_cast<size_t>(st.offsets[static_cast<size_t>(s) + 1] - st.offsets[static_cast<size_t>(s)]), nullptr);
+    std::vector<char> used(static_cast<size_t>(S), 0);
+    for (long k = 0; k < m; ++k) {
+        g_rows[static_cast<size_t>(map.structure[static_cast<size_t>(k)])][static_cast<size_t>(map.local[static_cast<size_t>(k)])] = g.data() + k * D;
+        used[static_cast<size_t>(map.structure[static_cast<size_t>(k)])] = 1;
+    }
+    Tensor out = Tensor::zeros({n + 3 * S, 3});
+    std::vector<double> tmp;
+    for (long s = 0; s < S; ++s) {
+        if (!used[static_cast<size_t>(s)]) continue;  // no rows of this structure: zero gradient
+        const long lo = st.offsets[static_cast<size_t>(s)], ns = st.offsets[static_cast<size_t>(s) + 1] - lo;
+        tmp.resize(static_cast<size_t>(3 * (ns + 3)));
+        st.jacs[static_cast<size_t>(s)].transpose_apply_rows(g_rows[static_cast<size_t>(s)].data(), tmp.data());
+        std::copy_n(tmp.data(), 3 * ns, out.data() + 3 * lo);
+        std::copy_n(tmp.data() + 3 * ns, 9, out.data() + 3 * (n + 3 * s));
+    }
+    std::vector<Tensor> in{g, positions};
+    in.insert(in.end(), strains.begin(), strains.end());
+    return ad::record("soap_rows_vjp", out, in, [rows, stack](const Tensor& gg, const ad::Ctx& c) {
+        refuse_stack_second_derivatives(c, 1);
+        ad::Grads gs(c.in.size());
+        if (c.needs[0]) gs[0] = soap_rows_jvp(gg, c.in[1], strains_of(c), rows, stack);
+        return gs;
+    });
+}
+
+// y[m, D] = (J d)[rows];  g_d = soap_rows_vjp(g); positions/strains: refused
+Tensor soap_rows_jvp(const Tensor& d, const Tensor& positions, const std::vector<Tensor>& strains,
+                     const std::vector<long>& rows, std::shared_ptr<const SoapStack> stack) {
+    check_stack_inputs(positions, strains, stack.get(), "soap_rows_jvp");
+    const SoapStack& st = *stack;
+    const long n = st.n_atoms(), S = st.n_structures(), D = st.values.dim(1), m = static_cast<long>(rows.size());
+    AD_CHECK(d.ndim() == 2 && d.dim(0) == n + 3 * S && d.dim(1) == 3,
+             "soap_rows_jvp: expected d [" << n + 3 * S << ", 3] (positions, then 3 strain rows per structure), got "
+                                           << d.shape());
+    const RowMap map = map_rows(st, rows, "soap_rows_jvp");
+    std::vector<std::vector<double*>> out_rows(static_cast<size_t>(S));
+    for (long s = 0; s < S; ++s)
+        out_rows[static_cast<size_t>(s)].assign(static_cast<size_t>(st.offsets[static_cast<size_t>(s) + 1] - st.offsets[static_cast<size_t>(s)]), nullptr);
+    std::vector<char> used(static_cast<size_t>(S), 0);
+    Tensor out = Tensor::empty({m, D});
+    for (long k = 0; k < m; ++k) {
+        out_rows[static_cast<size_t>(map.structure[static_cast<size_t>(k)])][static_cast<size_t>(map.local[static_cast<size_t>(k)])] = out.data() + k * D;
+        used[static_cast<size_t>(map.structure[static_cast<size_t>(k)])] = 1;
+    }
+    for (long s = 0; s < S; ++s) {
+        if (!used[static_cast<size_t>(s)]) continue;
+        const long lo = st.offsets[static_cast<size_t>(s)];
+        st.jacs[static_cast<size_t>(s)].apply_rows(d.data() + 3 * lo, d.data() + 3 * (n + 3 * s), out_rows[static_cast<size_t>(s)].data());
+    }
+    std::vector<Tensor> in{d, positions};
+    in.insert(in.end(), strains.begin(), strains.end());
+    return ad::record("soap_rows_jvp", out, in, [rows, stack](const Tensor& g, const ad::Ctx& c) {
+        refuse_stack_second_derivatives(c, 1);
+        ad::Grads gs(c.in.size());
+        if (c.needs[0]) gs[0] = soap_rows_vjp(g, c.in[1], strains_of(c), rows, stack);
+        return gs;
     });
 }
 

@@ -62,6 +62,13 @@ class SoapJacobian {
     /// geps rows. Each structure is computed as transpose_apply does (identical for any count).
     static ad::Tensor transpose_apply_many(const std::vector<SoapJacobian>& jacs, const ad::Tensor& G, int n_threads);
 
+    /// J^T G for G's row i at g_rows[i] (null: a zero row, its pairs skipped), written to
+    /// out [n + 3, 3] (zeroed here).
+    void transpose_apply_rows(const double* const* g_rows, double* out) const;
+    /// (J d)[i, :] into out_rows[i] (D entries, every one written) for each atom with a non-null
+    /// out_rows[i]; d = dx [n, 3] and deps [3, 3] (row-major).
+    void apply_rows(const double* dx, const double* deps, double* const* out_rows) const;
+
   private:
     friend class Soap;
     /// J^T G for G [n, D] at g (row-major), written to out [n + 3, 3] (zeroed here).
@@ -150,5 +157,37 @@ ad::Tensor soap_vjp(const ad::Tensor& g, const ad::Tensor& positions, const ad::
 /// [n, D] = J d for d [n + 3, 3]; its backward w.r.t. d is soap_vjp.
 ad::Tensor soap_jvp(const ad::Tensor& d, const ad::Tensor& positions, const ad::Tensor& strain,
                     std::shared_ptr<const SoapJacobian> J);
+
+/// SOAP features of several structures (atoms stacked in structure order, as Batch and
+/// compute_many) with their Jacobians, computed once and shared by the row ops below, so that a
+/// model can take the rows of each species straight from the descriptor (no [n_atoms, D] split,
+/// concat or zero-filled scatter in its graph).
+struct SoapStack {
+    std::vector<SoapJacobian> jacs;  ///< [n_structures]
+    std::vector<long> offsets;       ///< [n_structures + 1] first atom of each structure
+    ad::Tensor values;               ///< [n_atoms, D], not in a graph
+    long n_atoms() const { return offsets.back(); }
+    long n_structures() const { return static_cast<long>(jacs.size()); }
+};
+
+/// Computes a SoapStack: structure s has atoms offsets[s] .. offsets[s+1]-1 of positions [n, 3],
+/// numbers[s], pairs[s] (local indices) and strains[s] ([3, 3] or undefined).
+std::shared_ptr<const SoapStack> soap_stack(const ad::Tensor& positions, const std::vector<ad::Tensor>& strains,
+                                            const std::vector<std::vector<int>>& numbers,
+                                            const std::vector<SoapPairs>& pairs, const std::vector<long>& offsets,
+                                            const Soap& calculator);
+
+/// y[k, :] = values[rows[k], :], [m, D] (rows: atoms of the stack, any order, no repeats), in the
+/// graph of positions [n, 3] and strains (one per structure, [3, 3] or undefined); the backward is
+/// soap_rows_vjp. Equal to index_select(concat of soap() per structure, 0, rows).
+ad::Tensor soap_rows(const ad::Tensor& positions, const std::vector<ad::Tensor>& strains, const std::vector<long>& rows,
+                     std::shared_ptr<const SoapStack> stack);
+/// [n + 3 S, 3] = J^T G with G [n, D] = g [m, D] placed at rows (zeros elsewhere): rows 0..n-1
+/// dE/dx, then 3 rows dE/deps per structure. Its backward w.r.t. g is soap_rows_jvp.
+ad::Tensor soap_rows_vjp(const ad::Tensor& g, const ad::Tensor& positions, const std::vector<ad::Tensor>& strains,
+                         const std::vector<long>& rows, std::shared_ptr<const SoapStack> stack);
+/// [m, D] = (J d)[rows] for d [n + 3 S, 3] (layout of soap_rows_vjp); its backward is soap_rows_vjp.
+ad::Tensor soap_rows_jvp(const ad::Tensor& d, const ad::Tensor& positions, const std::vector<ad::Tensor>& strains,
+                         const std::vector<long>& rows, std::shared_ptr<const SoapStack> stack);
 
 }  // namespace desc

@@ -114,17 +114,23 @@ void check_batch(const Batch& b) {
 }
 }  // namespace
 
-Tensor SoapBpnn::descriptor(const Batch& b) const {
+void SoapBpnn::check_descriptor_batch(const Batch& b) const {
     check_batch(b);
     // Pairs from a shorter list would silently drop neighbours (a longer one is fine: soap skips r >= r_c).
     AD_CHECK(b.cutoff >= hypers_.cutoff, "SoapBpnn: expected a batch built with cutoff >= " << hypers_.cutoff
                                                                                             << ", got " << b.cutoff
                                                                                             << "; use make_batch(frames, model.hypers().cutoff)");
+    for (long s = 0; s < b.n_structures(); ++s)
+        AD_CHECK(b.offsets[static_cast<size_t>(s) + 1] > b.offsets[static_cast<size_t>(s)],
+                 "SoapBpnn: expected atoms in structure " << s << ", got none");
+}
+
+Tensor SoapBpnn::descriptor(const Batch& b) const {
+    check_descriptor_batch(b);
     const long S = b.n_structures();
     std::vector<Tensor> parts;
     for (long s = 0; s < S; ++s) {
         const long lo = b.offsets[static_cast<size_t>(s)], hi = b.offsets[static_cast<size_t>(s) + 1];
-        AD_CHECK(hi > lo, "SoapBpnn: expected atoms in structure " << s << ", got none");
         Tensor R = S == 1 ? b.positions : ad::slice(b.positions, 0, lo, hi);  // [n_s, 3]
         std::vector<int> numbers(b.numbers.begin() + lo, b.numbers.begin() + hi);
         parts.push_back(desc::soap(R, b.strains[static_cast<size_t>(s)], numbers, b.pairs[static_cast<size_t>(s)], *soap_));
@@ -138,7 +144,23 @@ Tensor SoapBpnn::energies(const Batch& b) const { return forward(b, Outputs::ene
 
 Output SoapBpnn::forward(const Batch& b, Outputs outputs) const {
     const bool all = outputs == Outputs::all;
-    Tensor X = descriptor(b);  // [n_atoms, D]
+    // In a graph to positions or strains, each species' rows come from one soap_rows op over the
+    // batch: no [n_atoms, D] concat, split or zero-filled scatter of gradients (its backward
+    // contracts the rows of that species only); otherwise X is the plain descriptor.
+    bool to_geometry = ad::grad_enabled() && b.positions.requires_grad();
+    for (const Tensor& eps : b.strains) to_geometry = to_geometry || (ad::grad_enabled() && eps.defined() && eps.requires_grad());
+    std::shared_ptr<const desc::SoapStack> stack;
+    Tensor X;  // [n_atoms, D]
+    if (to_geometry) {
+        check_descriptor_batch(b);
+        std::vector<std::vector<int>> numbers;
+        for (long s = 0; s < b.n_structures(); ++s)
+            numbers.emplace_back(b.numbers.begin() + b.offsets[static_cast<size_t>(s)],
+                                 b.numbers.begin() + b.offsets[static_cast<size_t>(s) + 1]);
+        stack = desc::soap_stack(b.positions, b.strains, numbers, b.pairs, b.offsets, *soap_);
+    } else {
+        X = descriptor(b);
+    }
     const long n = b.n_atoms(), d = n_features(), S = static_cast<long>(species_.size());
     Tensor e = Tensor::zeros({n}), f, phi;
     if (all) f = Tensor::zeros({n, d}), phi = Tensor::zeros({n, S * d});
@@ -148,7 +170,8 @@ Output SoapBpnn::forward(const Batch& b, Outputs outputs) const {
             if (b.numbers[static_cast<size_t>(i)] == species_[k]) idx.push_back(i);
         if (idx.empty()) continue;
         const PerSpecies& net = nets_[k];
-        Tensor h = idx.size() == static_cast<size_t>(n) ? X : ad::index_select(X, 0, idx);  // [n_Z, D]
+        Tensor h = stack ? desc::soap_rows(b.positions, b.strains, idx, stack)
+                         : idx.size() == static_cast<size_t>(n) ? X : ad::index_select(X, 0, idx);  // [n_Z, D]
         if (net.layernorm) h = net.layernorm->forward(h);
         for (const auto& layer : net.hidden) h = ad::silu(layer->forward(h));         // [n_Z, d]
         if (net.head) h = ad::silu(net.head->forward(h));                             // [n_Z, d]

@@ -109,6 +109,7 @@ class SoapBpnn : public Module {
     /// training step's forces need no features, so their ops are not recorded).
     enum class Outputs { all, energies };
     Output forward(const Batch& batch, Outputs outputs) const;
+    void check_descriptor_batch(const Batch& batch) const;
     struct PerSpecies {
         std::shared_ptr<LayerNorm> layernorm;       ///< null without layernorm
         std::vector<std::shared_ptr<Linear>> hidden;

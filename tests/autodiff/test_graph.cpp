@@ -170,3 +170,27 @@ TEST_CASE("graph: the engine checks each gradient's shape and names the op", "[a
     REQUIRE_THROWS_WITH(ad::grad(ad::sum(bad_count), {x}, ad::CreateGraph::no),
                         Catch::Contains("grad: op 'bad_count' returned 2 gradients for 1 inputs"));
 }
+
+TEST_CASE("graph: products add into a running gradient sum (Ctx::into) as a fresh product and an add would",
+          "[autodiff][graph]") {
+    // W is used by a linear layer and a matmul, twice each, and through a force-like second
+    // derivative: with recording off the later products add into the running sum (beta = 1);
+    // with recording on every gradient is its own tensor. Same values either way.
+    ad::Rng rng(31);
+    Tensor W = leaf(rng.normal({4, 6})), x = leaf(rng.normal({5, 6})), v = rng.normal({5, 6});
+    auto loss = [&]() {
+        Tensor h = ad::tanh(ad::linear(x, W, Tensor()));                       // [5, 4]
+        Tensor gx = ad::grad({ad::sum(h * h)}, {x}, {}, ad::CreateGraph::yes)[0];  // g W inside
+        Tensor y = ad::matmul(ad::matmul(h, W), ad::transpose(W));            // [5, 4]
+        return ad::sum(gx * v) + ad::sum(y * y) + ad::sum(ad::linear(x, W, Tensor()));
+    };
+    Tensor l1 = loss(), l2 = loss();
+    Tensor off = ad::grad(l1, {W, x}, ad::CreateGraph::no)[0];
+    Tensor on = ad::grad(l2, {W, x}, ad::CreateGraph::yes)[0];
+    CHECK_THAT(off, AllClose(on.detach(), 1e-12));
+    auto f = [&](const ad::Inputs& in) {
+        Tensor h = ad::tanh(ad::linear(x, in[0], Tensor()));
+        return ad::matmul(ad::matmul(h, in[0]), ad::transpose(in[0])) + ad::linear(x, in[0], Tensor());
+    };
+    CHECK(ad::gradcheck(f, {W}));
+}

@@ -36,6 +36,13 @@ TEST_CASE("layer_norm: values and gradients equal the composite twin", "[autodif
     };
     std::vector<Tensor> fused = grads(true), naive = grads(false);
     for (size_t k = 0; k < fused.size(); ++k) CHECK_THAT(fused[k].detach(), AllClose(naive[k].detach(), 1e-10));
+    // the second gradient with recording off (layer_norm_backward's one-pass kernel for w P(gz)
+    // and sum_r g P(gz)) equals the recorded one (built from ops)
+    Tensor out = ad::layer_norm(x, w, b, 1e-5);
+    std::vector<Tensor> g1 = ad::grad({out}, {x, w, b}, {v}, ad::CreateGraph::yes);
+    Tensor s = ad::sum(ad::square(g1[0])) + ad::sum(ad::square(g1[1])) + ad::sum(g1[2] * g1[1]);
+    std::vector<Tensor> off = ad::grad(s, {x, w, b}, ad::CreateGraph::no), on = ad::grad(s, {x, w, b}, ad::CreateGraph::yes);
+    for (size_t k = 0; k < off.size(); ++k) CHECK_THAT(off[k], AllClose(on[k].detach(), 1e-12));
 }
 
 TEST_CASE("layer_norm: gradcheck, gradgradcheck, errors", "[autodiff][norm][layer_norm]") {

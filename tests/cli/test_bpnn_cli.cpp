@@ -91,6 +91,12 @@ TEST_CASE("bpnn_options: defaults and values", "[cli][bpnn_options]") {
     CHECK(d.stress_key.empty());
     CHECK(d.virial_key.empty());
     CHECK(nn::bpnn::TrainerSettings{}.batch_size == 8);
+    CHECK_FALSE(d.hypers.zbl);  // metatrain's default
+    std::string with_zbl = bpnn_options();
+    with_zbl = replace(with_zbl, "[architecture.model.bpnn]", "[architecture.model]\nzbl = true\n[architecture.model.bpnn]");
+    CHECK(parse(with_zbl).settings.hypers.zbl);
+    REQUIRE_THROWS_WITH(parse(replace(with_zbl, "zbl = true", "zbl = 1")),
+                        Catch::Contains("architecture.model.zbl"));
 }
 
 TEST_CASE("bpnn_options: unknown keys, wrong types and bad values are errors", "[cli][bpnn_options]") {

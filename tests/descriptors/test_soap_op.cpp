@@ -2,7 +2,8 @@
 // and strain, gradcheck of soap_vjp w.r.t. its upstream gradient (the force-training path),
 // forces and stress of a toy energy E = sum(w * p) against finite differences, the gradient of a
 // force loss w.r.t. w, invariances, smoothness at the cutoff, and error messages. Also the
-// project's read_extxyz + neighbor_list give the same features as the naive test helpers.
+// project's read_extxyz + neighbor_list give the same features as the naive test helpers. The row
+// ops of a stack (soap_rows / soap_rows_vjp / soap_rows_jvp) against index_select of the soap ops.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -308,4 +309,95 @@ TEST_CASE("soap: compute_many and transpose_apply_many equal the per-structure r
     }
     std::vector<desc::Soap::Input> bad = {{&frames[0].numbers, nullptr, &pairs[0], nullptr}};
     REQUIRE_THROWS_WITH(calc.compute_many(bad, 2), Catch::Contains("compute_many input 0"));
+}
+
+// Three structures stacked as a batch: the H/O cluster (no strain), Cu (strained) and the slab.
+struct Stack {
+    std::vector<std::vector<int>> numbers;
+    std::vector<desc::SoapPairs> pairs;
+    std::vector<long> offsets{0};
+    Tensor positions;
+    std::vector<Tensor> strains;
+};
+
+Stack three_structures(ad::Rng& rng) {
+    Stack s;
+    std::vector<Tensor> R;
+    int k = 0;
+    for (const auto& f : {cluster(), copper(), triclinic_slab()}) {
+        s.numbers.push_back(f.numbers);
+        s.pairs.push_back(soap_testing::naive_pairs(f, k ? 3.4 : 3.0));
+        s.offsets.push_back(s.offsets.back() + f.n_atoms());
+        R.push_back(f.positions_tensor());
+        s.strains.push_back(k ? leaf(rng.normal({3, 3}, 0.0, 0.01)) : Tensor());
+        ++k;
+    }
+    s.positions = leaf(ad::concat(R, 0));
+    return s;
+}
+
+TEST_CASE("soap_rows: rows of a stack equal index_select of the per-structure soap ops, with their gradients",
+          "[descriptors][soap]") {
+    desc::Soap calc(small_hypers({1, 8, 29}));
+    ad::Rng rng(21);
+    Stack st = three_structures(rng);
+    const long n = st.offsets.back();
+    auto oracle = [&](const Tensor& R, const std::vector<Tensor>& eps, const std::vector<long>& rows) {
+        std::vector<Tensor> parts;
+        for (size_t s = 0; s < st.numbers.size(); ++s)
+            parts.push_back(desc::soap(ad::slice(R, 0, st.offsets[s], st.offsets[s + 1]), eps[s], st.numbers[s], st.pairs[s], calc));
+        return ad::index_select(ad::concat(parts, 0), 0, rows);
+    };
+    std::vector<std::vector<long>> species_rows(3);  // H, O, Cu
+    for (long s = 0, i = 0; s < 3; ++s)
+        for (int Z : st.numbers[static_cast<size_t>(s)]) species_rows[Z == 1 ? 0 : Z == 8 ? 1 : 2].push_back(i++);
+    auto stack = desc::soap_stack(st.positions, st.strains, st.numbers, st.pairs, st.offsets, calc);
+    for (const auto& rows : species_rows) {
+        Tensor y = desc::soap_rows(st.positions, st.strains, rows, stack);
+        Tensor expected = oracle(st.positions, st.strains, rows);
+        REQUIRE(y.shape() == expected.shape());
+        CHECK(std::memcmp(y.data(), expected.data(), sizeof(double) * static_cast<size_t>(y.numel())) == 0);
+        // gradients w.r.t. positions and strains against the oracle's
+        Tensor w = rng.normal(y.shape());
+        std::vector<Tensor> wrt{st.positions, st.strains[1], st.strains[2]};
+        auto g = ad::grad(ad::sum(y * w), wrt, ad::CreateGraph::no);
+        auto ge = ad::grad(ad::sum(expected * w), wrt, ad::CreateGraph::no);
+        for (size_t k = 0; k < g.size(); ++k) CHECK(max_abs_diff(g[k], ge[k]) < 1e-12);
+    }
+    // gradcheck w.r.t. positions and strains (the stack is recomputed at every probe)
+    const std::vector<long> rows{7, 0, 3, 12};
+    auto fn = [&](const ad::Inputs& in) {
+        std::vector<Tensor> eps{Tensor(), in[1], in[2]};
+        return desc::soap_rows(in[0], eps, rows, desc::soap_stack(in[0], eps, st.numbers, st.pairs, st.offsets, calc));
+    };
+    CHECK(ad::gradcheck(fn, {st.positions, st.strains[1], st.strains[2]}));
+    // vjp / jvp: transposes of each other, differentiable in g and d; vjp w.r.t. g of all rows = J^T
+    Tensor g = leaf(rng.normal({static_cast<long>(rows.size()), calc.n_features()}));
+    Tensor d = leaf(rng.normal({n + 9, 3}));
+    Tensor lhs = ad::sum(desc::soap_rows_vjp(g, st.positions, st.strains, rows, stack) * d);
+    Tensor rhs = ad::sum(g * desc::soap_rows_jvp(d, st.positions, st.strains, rows, stack));
+    CHECK(lhs.item() == Approx(rhs.item()).epsilon(1e-12));
+    auto vjp = [&](const ad::Inputs& in) { return desc::soap_rows_vjp(in[0], st.positions, st.strains, rows, stack); };
+    auto jvp = [&](const ad::Inputs& in) { return desc::soap_rows_jvp(in[0], st.positions, st.strains, rows, stack); };
+    CHECK(ad::gradcheck(vjp, {g}));
+    CHECK(ad::gradgradcheck(vjp, {g}));
+    CHECK(ad::gradcheck(jvp, {d}));
+    CHECK(ad::gradgradcheck(jvp, {d}));
+}
+
+TEST_CASE("soap_rows: errors name the problem; second derivatives in x throw", "[descriptors][soap]") {
+    desc::Soap calc(small_hypers({1, 8, 29}));
+    ad::Rng rng(22);
+    Stack st = three_structures(rng);
+    auto stack = desc::soap_stack(st.positions, st.strains, st.numbers, st.pairs, st.offsets, calc);
+    REQUIRE_THROWS_WITH(desc::soap_rows(st.positions, st.strains, {0, 0}, stack),
+                        Catch::Contains("soap_rows: expected distinct rows, got 0 twice"));
+    REQUIRE_THROWS_WITH(desc::soap_rows(st.positions, st.strains, {0, 99}, stack),
+                        Catch::Contains("soap_rows: expected rows in [0, 13), got 99 at position 1"));
+    REQUIRE_THROWS_WITH(desc::soap_rows(st.positions, {Tensor()}, {0}, stack),
+                        Catch::Contains("soap_rows: expected 3 strains (undefined for none), got 1"));
+    Tensor y = desc::soap_rows(st.positions, st.strains, {0, 5, 9}, stack);
+    Tensor F = -ad::grad(ad::sum(ad::tanh(y)), {st.positions}, ad::CreateGraph::yes)[0];
+    REQUIRE_THROWS_WITH(ad::grad(ad::sum(F * F), {st.positions}, ad::CreateGraph::no),
+                        Catch::Contains("soap: second derivatives w.r.t. positions or strain are not implemented"));
 }
