@@ -107,8 +107,8 @@ LlprCovariance soap_bpnn_llpr_covariance(const SoapBpnn& model, const std::vecto
 //            entries when periodic; then one product [n_Z T, D] x [D, d1 + 1] per species block
 //            and one [T, d1] x [d1, d] per atom;
 //   reverse: column (Z, f) is one vector-Jacobian product of the rows Jh_i[f] = (M_i W_1 LN'_i)[f] of
-//            the atoms of species Z, with a Jacobian of the pairs centred on species Z only: S d
-//            products per structure, each over 1/S of the pairs.
+//            the atoms of species Z (the other rows null, so only the pairs centred on species Z
+//            are visited): S d products per structure, each over 1/S of the pairs.
 // automatic takes forward when T < S_s d (small molecules), reverse otherwise. Neither depends on
 // the number of ensemble members.
 
@@ -239,11 +239,10 @@ Tensor soap_bpnn_last_layer_jacobian(const SoapBpnn& model, const Batch& b, Jaco
         kind[static_cast<size_t>(i)] = k;
         row_in_kind[static_cast<size_t>(i)] = n_kind[static_cast<size_t>(k)]++;
     }
-    // ---- SOAP values X [n, D] and Jacobians (unstrained): forward structures get one J over all
-    // pairs (J[s][0]), reverse ones one per centre species k (J[s][k]: only pairs centred on k).
+    // ---- SOAP values X [n, D] and their Jacobians (unstrained), one per structure
     std::vector<char> forward(static_cast<size_t>(NS));
     std::vector<char> needs_jh(static_cast<size_t>(S), 0);
-    std::vector<std::vector<desc::SoapJacobian>> J(static_cast<size_t>(NS));
+    std::vector<desc::SoapJacobian> J(static_cast<size_t>(NS));
     for (long s = 0; s < NS; ++s) {
         const long lo = b.offsets[static_cast<size_t>(s)], hi = b.offsets[static_cast<size_t>(s) + 1], ns = hi - lo;
         std::vector<int> numbers(b.numbers.begin() + lo, b.numbers.begin() + hi);
@@ -254,31 +253,11 @@ Tensor soap_bpnn_last_layer_jacobian(const SoapBpnn& model, const Batch& b, Jaco
         const long T = (periodic || ns < 3 ? 3 * (ns - 1) : 3 * ns - 5) + (periodic ? 9 : 0);
         const bool fwd = mode == JacobianMode::forward || (mode == JacobianMode::automatic && T < n_present * d);
         forward[static_cast<size_t>(s)] = fwd;
-        const desc::SoapPairs& all = b.pairs[static_cast<size_t>(s)];
-        if (fwd) {
-            J[static_cast<size_t>(s)].resize(1);
-            Tensor Xs = model.soap().compute(numbers, R.data() + 3 * lo, all, nullptr, &J[static_cast<size_t>(s)][0]);
-            std::copy(Xs.data(), Xs.data() + ns * D, X.data() + lo * D);
-            continue;
-        }
-        J[static_cast<size_t>(s)].resize(static_cast<size_t>(S));
-        for (long k = 0; k < S; ++k) {
-            if (!present[static_cast<size_t>(k)]) continue;
-            needs_jh[static_cast<size_t>(k)] = 1;
-            desc::SoapPairs mine;
-            std::vector<double> shifts;
-            for (size_t p = 0; p < all.first.size(); ++p) {
-                if (kind[static_cast<size_t>(lo + all.first[p])] != k) continue;
-                mine.first.push_back(all.first[p]);
-                mine.second.push_back(all.second[p]);
-                for (long a = 0; a < 3; ++a) shifts.push_back(all.cell_shifts[static_cast<long>(3 * p) + a]);
-            }
-            mine.cell_shifts = ad::tensor({static_cast<long>(mine.first.size()), 3}, shifts);
-            Tensor Xs = model.soap().compute(numbers, R.data() + 3 * lo, mine, nullptr,
-                                             &J[static_cast<size_t>(s)][static_cast<size_t>(k)]);
-            for (long i = 0; i < ns; ++i)
-                if (kind[static_cast<size_t>(lo + i)] == k) std::copy(Xs.data() + i * D, Xs.data() + (i + 1) * D, X.data() + (lo + i) * D);
-        }
+        if (!fwd)
+            for (long k = 0; k < S; ++k) needs_jh[static_cast<size_t>(k)] |= present[static_cast<size_t>(k)];
+        Tensor Xs = model.soap().compute(numbers, R.data() + 3 * lo, b.pairs[static_cast<size_t>(s)], nullptr,
+                                         &J[static_cast<size_t>(s)]);
+        std::copy(Xs.data(), Xs.data() + ns * D, X.data() + lo * D);
     }
     // ---- per species: the network's Jacobian pieces
     std::vector<SpeciesJacobian> sj(static_cast<size_t>(S));
@@ -323,17 +302,17 @@ Tensor soap_bpnn_last_layer_jacobian(const SoapBpnn& model, const Batch& b, Jaco
             std::vector<long> slot(static_cast<size_t>(ns));
             for (long q = 0; q < ns; ++q) slot[static_cast<size_t>(order[static_cast<size_t>(q)])] = q;
             Tensor dX = Tensor::empty({ns, T, D});
-            Tensor dir = Tensor::zeros({ns + 3, 3});
+            std::vector<double> dir(static_cast<size_t>(3 * (ns + 3)), 0.0);  // dx [ns, 3], then deps [3, 3]
+            std::vector<double*> out_rows(static_cast<size_t>(ns));
             for (long t = 0; t < T; ++t) {
                 if (rotations && t == Tp - 1) {
-                    for (long a = 0; a < 3; ++a) dir.data()[3 * (ns - 2) + a] = u[a] / std::sqrt(u2);
+                    for (long a = 0; a < 3; ++a) dir[static_cast<size_t>(3 * (ns - 2) + a)] = u[a] / std::sqrt(u2);
                 } else {
-                    dir.data()[t < Tp ? t : 3 * ns + (t - Tp)] = 1.0;
+                    dir[static_cast<size_t>(t < Tp ? t : 3 * ns + (t - Tp))] = 1.0;
                 }
-                Tensor dXt = J[static_cast<size_t>(s)][0].apply(dir);  // [ns, D]
-                std::fill(dir.data(), dir.data() + dir.numel(), 0.0);
-                for (long i = 0; i < ns; ++i)
-                    std::copy(dXt.data() + i * D, dXt.data() + (i + 1) * D, dX.data() + (slot[static_cast<size_t>(i)] * T + t) * D);
+                for (long i = 0; i < ns; ++i) out_rows[static_cast<size_t>(i)] = dX.data() + (slot[static_cast<size_t>(i)] * T + t) * D;
+                J[static_cast<size_t>(s)].apply_rows(dir.data(), dir.data() + 3 * ns, out_rows.data());
+                std::fill(dir.begin(), dir.end(), 0.0);
             }
             for (long q0 = 0; q0 < ns && T > 0;) {
                 const long k = kind[static_cast<size_t>(lo + order[static_cast<size_t>(q0)])];
@@ -394,20 +373,21 @@ Tensor soap_bpnn_last_layer_jacobian(const SoapBpnn& model, const Batch& b, Jaco
             continue;
         }
         auto g_index = [&](long t) { return t < 3 * ns ? 3 * lo + t : 3 * (n + 3 * s) + (t - 3 * ns); };
+        std::vector<const double*> g_rows(static_cast<size_t>(ns));
+        std::vector<double> g(static_cast<size_t>(3 * (ns + 3)));
         for (long k = 0; k < S; ++k) {
-            std::vector<long> local;  // atoms of species k in s
-            for (long i = 0; i < ns; ++i)
-                if (kind[static_cast<size_t>(lo + i)] == k) local.push_back(i);
-            if (local.empty()) continue;
+            bool any = false;
+            for (long i = 0; i < ns; ++i) any = any || kind[static_cast<size_t>(lo + i)] == k;
+            if (!any) continue;
             const double* jh = sj[static_cast<size_t>(k)].Jh.data();
-            Tensor seed = Tensor::zeros({ns, D});
             for (long f = 0; f < d; ++f) {
-                for (long i : local) {
-                    const long r = row_in_kind[static_cast<size_t>(lo + i)];
-                    std::copy(jh + (r * d + f) * D, jh + (r * d + f + 1) * D, seed.data() + i * D);
-                }
-                Tensor g = J[static_cast<size_t>(s)][static_cast<size_t>(k)].transpose_apply(seed);  // [ns + 3, 3]
-                for (long t = 0; t < 3 * ns + 9; ++t) g_out[g_index(t) * P + k * d + f] = g[t];
+                // rows of the atoms of species k (the others null: their pairs are skipped)
+                for (long i = 0; i < ns; ++i)
+                    g_rows[static_cast<size_t>(i)] = kind[static_cast<size_t>(lo + i)] == k
+                                                       ? jh + (row_in_kind[static_cast<size_t>(lo + i)] * d + f) * D
+                                                       : nullptr;
+                J[static_cast<size_t>(s)].transpose_apply_rows(g_rows.data(), g.data());  // [ns + 3, 3]
+                for (long t = 0; t < 3 * ns + 9; ++t) g_out[g_index(t) * P + k * d + f] = g[static_cast<size_t>(t)];
             }
         }
     }
