@@ -129,6 +129,7 @@ struct SpeciesJacobian {
     Tensor bwx;    ///< [nk, d1] Bw xh_i
     std::vector<double> mu, rs;  ///< LayerNorm statistics per atom (rs = 1 without layernorm)
     Tensor Jh;     ///< [nk d, D] row r d + f = d h_f / dX of atom r (reverse structures only)
+    Tensor h;      ///< [nk, d] the last layer's inputs f_i (the forward pass on the way)
 };
 
 SpeciesJacobian species_jacobian(const SpeciesNet& net, const Tensor& Xk, long d, bool need_jh) {
@@ -149,6 +150,7 @@ SpeciesJacobian species_jacobian(const SpeciesNet& net, const Tensor& Xk, long d
         for (long q = 0; q < a.numel(); ++q) sg.data()[q] = silu_grad(a[q]);
         s_l.push_back(sg);
     }
+    sj.h = h;
     const long m = static_cast<long>(net.layers.size());
     sj.M = Tensor::zeros({nk, d, d1});
     for (long r = 0; r < nk; ++r) {
@@ -222,7 +224,7 @@ SpeciesJacobian species_jacobian(const SpeciesNet& net, const Tensor& Xk, long d
 
 }  // namespace
 
-Tensor soap_bpnn_last_layer_jacobian(const SoapBpnn& model, const Batch& b, JacobianMode mode) {
+Tensor soap_bpnn_last_layer_jacobian(const SoapBpnn& model, const Batch& b, JacobianMode mode, Tensor* atom_features) {
     AD_CHECK(b.cutoff >= model.hypers().cutoff, "llpr: expected a batch built with cutoff >= " << model.hypers().cutoff
                                                                                             << ", got " << b.cutoff);
     const long n = b.n_atoms(), NS = b.n_structures(), D = model.soap().n_features(), d = model.n_features();
@@ -270,6 +272,14 @@ Tensor soap_bpnn_last_layer_jacobian(const SoapBpnn& model, const Batch& b, Jaco
         AD_CHECK(!net.layers.empty(), "llpr: expected a model with hidden layers or an mlp head (its last-layer "
                                       "features would be the SOAP vector itself), got neither");
         sj[static_cast<size_t>(k)] = species_jacobian(net, ad::index_select(X, 0, idx), d, needs_jh[static_cast<size_t>(k)]);
+    }
+    if (atom_features) {  // f_i [n, d], atoms in batch order
+        *atom_features = Tensor::empty({n, d});
+        for (long i = 0; i < n; ++i) {
+            const double* hk = sj[static_cast<size_t>(kind[static_cast<size_t>(i)])].h.data();
+            const long r = row_in_kind[static_cast<size_t>(i)];
+            std::copy(hk + r * d, hk + (r + 1) * d, atom_features->data() + i * d);
+        }
     }
     // ---- G per structure
     Tensor G = Tensor::zeros({rows, 3, P});
@@ -620,22 +630,37 @@ LlprPrediction LlprModel::predict(const Batch& b, EnsembleForces ensemble_forces
     const long n = b.n_atoms(), NS = b.n_structures(), K = n_members();
     const double scale = scaler_.scale;
     LlprPrediction p;
-    nn::bpnn::Output out;
-    {
-        ad::NoGrad no_grad;
-        out = model_->forward(b);
-    }
     ad::NoGrad no_grad;
     Tensor base = composition_.baseline(b);  // [NS]
-    p.energies = out.energies.detach() * scale + base;
-    p.features = out.features.detach();
-    p.last_layer_features = out.last_layer_features.detach();
-    p.atom_last_layer_features = out.atom_last_layer_features.detach();
+    const bool member_forces = K > 0 && ensemble_forces == EnsembleForces::yes;
+    Tensor G;
+    if (member_forces) {
+        // The Jacobian's pass computes the last layer's inputs f_i too: the outputs come from them
+        // (the same modules as SoapBpnn::forward), E_s = phi_s w_e^T + baseline.
+        Tensor f;
+        G = soap_bpnn_last_layer_jacobian(*model_, b, JacobianMode::automatic, &f);  // [n + 3 NS, 3, P]
+        const long d = f.dim(1), P = ensemble_.dim(1);
+        const std::vector<int>& species = model_->species();
+        p.atom_last_layer_features = Tensor::zeros({n, P});
+        for (long i = 0; i < n; ++i) {
+            const long k = std::lower_bound(species.begin(), species.end(), b.numbers[static_cast<size_t>(i)]) - species.begin();
+            std::copy(f.data() + i * d, f.data() + (i + 1) * d, p.atom_last_layer_features.data() + i * P + k * d);
+        }
+        p.features = ad::index_add(Tensor::zeros({NS, d}), 0, b.structure, f);
+        p.last_layer_features = ad::index_add(Tensor::zeros({NS, P}), 0, b.structure, p.atom_last_layer_features);
+        p.energies = ad::reshape(ad::matmul(p.last_layer_features, ad::reshape(last_layer_weights(), {P, 1})), {NS}) + base;
+    } else {
+        nn::bpnn::Output out = model_->forward(b);
+        p.energies = out.energies.detach() * scale + base;
+        p.features = out.features.detach();
+        p.last_layer_features = out.last_layer_features.detach();
+        p.atom_last_layer_features = out.atom_last_layer_features.detach();
+    }
     p.energy_uncertainty = llpr_.sigma(p.last_layer_features);
     p.atom_energy_uncertainty = llpr_.sigma(p.atom_last_layer_features);
     if (K > 0) p.energy_ensemble = llpr_ensemble_predictions(p.last_layer_features, ensemble_) + ad::reshape(base, {NS, 1});
 
-    if (K == 0 || ensemble_forces == EnsembleForces::no) {
+    if (!member_forces) {
         nn::bpnn::EnergyForcesStress efs = model_->energy_forces_stress(b, ad::CreateGraph::no);
         p.forces = efs.forces.detach() * scale;
         p.stress = efs.stress.detach() * scale;
@@ -644,7 +669,7 @@ LlprPrediction LlprModel::predict(const Batch& b, EnsembleForces ensemble_forces
     }
     // Every member at once: F_k = -G W_k^T, stress_k = G_eps W_k^T / V (one product for all k).
     const long P = ensemble_.dim(1), rows = n + 3 * NS;
-    Tensor Gm = ad::reshape(soap_bpnn_last_layer_jacobian(*model_, b), {rows * 3, P});
+    Tensor Gm = ad::reshape(G, {rows * 3, P});
     Tensor Wall = ad::concat({ad::reshape(last_layer_weights(), {1, P}), ensemble_}, 0);  // [1 + K, P]
     Tensor dE = ad::matmul_nt(Gm, Wall);                                                 // [rows 3, 1 + K]
     p.forces = Tensor::empty({n, 3});

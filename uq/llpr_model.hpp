@@ -101,8 +101,10 @@ enum class JacobianMode { automatic, forward, reverse };
 /// then per structure s three rows d phi_s / d strain_s (meaningful for periodic structures).
 /// Cost: min(3 n_s + 9, S d) SOAP Jacobian products per structure plus one batched backward of the
 /// per-atom network; it does not depend on the number of ensemble members.
+/// With atom_features, also the last layer's inputs f_i [n_atoms, d] of that pass.
 ad::Tensor soap_bpnn_last_layer_jacobian(const nn::bpnn::SoapBpnn& model, const nn::bpnn::Batch& batch,
-                                         JacobianMode mode = JacobianMode::automatic);
+                                         JacobianMode mode = JacobianMode::automatic,
+                                         ad::Tensor* atom_features = nullptr);
 
 /// The ensemble training of LlprFitOptions::num_epochs, from the sampled weights W0 [K, S d] of the
 /// posterior `llpr` around the model's last layer w [S d] (eV); returns the kept weights and fills

@@ -137,6 +137,13 @@ TEST_CASE("llpr_model: ensemble means equal the model; member forces by one Jaco
     const long n = b.n_atoms(), K = 16;
     REQUIRE(p.energy_ensemble.shape() == ad::Shape{3, K});
     REQUIRE(p.forces_ensemble.shape() == ad::Shape{n, 3, K});
+    // the outputs of the Jacobian's pass equal the model's forward ones
+    uq::LlprPrediction pn = w.predict(b, uq::EnsembleForces::no);
+    CHECK_THAT(p.energies, AllClose(pn.energies, 1e-13, 1e-10));
+    CHECK_THAT(p.last_layer_features, AllClose(pn.last_layer_features, 1e-12, 1e-12));
+    CHECK_THAT(p.atom_last_layer_features, AllClose(pn.atom_last_layer_features, 1e-12, 1e-12));
+    CHECK_THAT(p.features, AllClose(pn.features, 1e-12, 1e-12));
+    CHECK_THAT(p.energy_uncertainty, AllClose(pn.energy_uncertainty, 1e-10, 0));
     // members re-centred on the model: the ensemble means are the prediction
     CHECK_THAT(ad::mean(p.energy_ensemble, {1}), AllClose(p.energies, 1e-12, 1e-9));
     CHECK_THAT(ad::mean(p.forces_ensemble, {2}), AllClose(p.forces, 1e-9, 1e-9));
