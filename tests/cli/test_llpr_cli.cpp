@@ -221,7 +221,7 @@ TEST_CASE("llpr cli: bad input is one line, non-zero exit, no output", "[cli][ll
 }
 
 TEST_CASE("acceptance: examples/ethanol wrapped with llpr.toml is calibrated on test.xyz", "[cli][llpr][acceptance]") {
-    // The example's own options (15 epochs, about 13 s) and llpr.toml (automatic regulariser,
+    // The example's own options (15 epochs, about 10 s) and llpr.toml (automatic regulariser,
     // absolute_residuals, 128 members), in a temporary copy of examples/ethanol.
     TempDir dir;
     for (const char* f : {"options.toml", "llpr.toml", "train.xyz", "test.xyz"})
