@@ -11,6 +11,7 @@
 // --plot DIR: parity pictures (cli/svg) of the quantities with references, in meV units:
 // energy_parity.svg (per atom), forces_parity.svg (components), stress_parity.svg (components).
 // Everything is checked and computed before predictions.xyz and the pictures are written (atomically).
+// An LLPR-wrapped model (uq::holds_llpr) is evaluated by cli/eval_llpr (uncertainties added).
 #include "cli/cmd_eval_xyz.hpp"
 
 #include <algorithm>
@@ -21,6 +22,7 @@
 #include <optional>
 
 #include "autodiff/error.hpp"
+#include "cli/eval_llpr.hpp"
 #include "cli/files.hpp"
 #include "cli/svg.hpp"
 #include "descriptors/extxyz.hpp"
@@ -28,6 +30,7 @@
 #include "nn/bpnn/trainer.hpp"
 #include "nn/checkpoint.hpp"
 #include "nn/json.hpp"
+#include "uq/llpr_model.hpp"
 
 namespace cli {
 
@@ -43,6 +46,8 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 // atoms.calc and the references in atoms.info / atoms.arrays.
 const char* const kPerFrameResults[] = {"energy", "free_energy", "stress", "dipole", "magmom"};
 const char* const kPerAtomResults[] = {"forces", "energies", "stresses", "charges", "magmoms"};
+
+}  // namespace
 
 // <key> -> ref_<key> for every calculator-result key of the frame (in place, order kept).
 void keep_references(desc::System& f) {
@@ -64,6 +69,8 @@ void keep_references(desc::System& f) {
         if (desc::AtomColumn* a = f.find_array(key)) a->name = ref;
     }
 }
+
+namespace {
 
 struct Sums {
     double sq = 0, abs = 0;
@@ -122,6 +129,7 @@ int cmd_eval_xyz(const Args& args) {
     const std::string out_path = p.get("-o", "predictions.xyz");
 
     nn::Checkpoint ckpt = nn::load_checkpoint(model_path);
+    if (uq::holds_llpr(ckpt)) return cmd_eval_llpr_xyz(args);  // an LLPR-wrapped model (cli/eval_llpr)
     std::map<int, double> composition_weights;
     double energy_scale = 1.0;
     auto model = nn::bpnn::SoapBpnn::from_checkpoint(ckpt, &composition_weights, &energy_scale);

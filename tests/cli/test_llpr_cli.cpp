@@ -73,6 +73,9 @@ TEST_CASE("llpr_options: metatrain's keys, defaults and bad values", "[cli][llpr
     CHECK(*r.fit.regularizer == 1e-8);
     CHECK(r.fit.calibration == uq::LlprCalibration::crps);
     CHECK(parse(llpr_options("m.ckpt", "", "", 0)).fit.num_ensemble_members == 0);
+    cli::LlprTrainOptions ex = cli::read_llpr_options(repo_file("examples/ethanol/llpr.toml"));  // the example parses
+    CHECK(ex.fit.num_ensemble_members == 128);
+    CHECK(ex.model_checkpoint == "model.ckpt");
 
     cli::LlprTrainOptions t = parse(llpr_options("m.ckpt", "num_epochs = 5\nlearning_rate = 1e-2\n"));
     CHECK(t.fit.num_epochs == 5);
