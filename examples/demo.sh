@@ -39,5 +39,22 @@ echo "== 5. its errors on the 200 held-out test frames (examples/ethanol/test.xy
                  printf "  forces            RMSE %7.2f meV/A   MAE %7.2f meV/A\n", 1e3 * v["forces_rmse"], 1e3 * v["forces_mae"];
                  printf "  speed             %.0f atoms/s (energies and forces)\n", v["atoms_per_second"] }'
 echo
+echo "== 6. LLPR uncertainties for that potential (examples/ethanol/llpr.toml: covariance of the last-layer"
+echo "      features over the training frames, alpha calibrated on the validation frames, a 128-member ensemble)"
+sed -e "s#^model_checkpoint = \"model.ckpt\"#model_checkpoint = \"$PWD/$OUT/ethanol.ckpt\"#" \
+    -e "s#^read_from = \"train.xyz\"#read_from = \"$PWD/examples/ethanol/train.xyz\"#" examples/ethanol/llpr.toml > "$OUT/llpr.toml"
+"$B/atomgrad" train "$OUT/llpr.toml" -o "$OUT/ethanol-llpr.ckpt" --run-dir "$OUT/llpr_run" | grep -E "regularizer|alpha|wrap "
+"$B/atomgrad" eval "$OUT/ethanol-llpr.ckpt" examples/ethanol/test.xyz -o "$OUT/ethanol_llpr.xyz" --json |
+  tr -d '{}"' | tr ',' '\n' |
+  awk -F: '{ v[$1] = $2 }
+           END { printf "test frames: energy z^2 mean %.2f (1 = calibrated), NLL %.2f, within 1/2/3 sigma %.2f/%.2f/%.2f,\n",
+                        v["energy_zms"], v["energy_nll"], v["energy_coverage_1sigma"], v["energy_coverage_2sigma"], v["energy_coverage_3sigma"];
+                 printf "             Spearman(|error|, sigma) %.2f; forces z^2 mean %.2f\n", v["energy_spearman"], v["forces_zms"] }'
+echo "first test frames (meV per molecule):"
+awk 'NR % 11 == 2 && n < 5 { n++; for (k = 1; k <= NF; k++) { split($k, kv, "="); v[kv[1]] = kv[2] }
+       printf "   predicted - reference %8.2f   sigma %6.2f\n", 1e3 * (v["energy"] - v["ref_energy"]), 1e3 * v["energy_uncertainty"] }' \
+  "$OUT/ethanol_llpr.xyz"
+echo
 echo "outputs in $OUT: model.ckpt, model.laplace.ckpt (model + posterior), predictions.csv, run/ (log, checkpoints);"
-echo "ethanol.ckpt, ethanol_predictions.xyz (predictions in energy/forces, the references in ref_energy/ref_forces), ethanol_run/"
+echo "ethanol.ckpt, ethanol_predictions.xyz (predictions in energy/forces, the references in ref_energy/ref_forces), ethanol_run/;"
+echo "ethanol-llpr.ckpt, ethanol_llpr.xyz (with energy_uncertainty, energy_ensemble, forces_uncertainty), llpr_run/"
