@@ -21,6 +21,7 @@ const std::map<std::string, Kind>& llpr_option_keys() {
             {"architecture.training.batch_size", Kind::integer},
             {"architecture.training.regularizer", Kind::floating},
             {"architecture.training.calibration_method", Kind::string},
+            {"architecture.training.uncertainty_method", Kind::string},
             {"architecture.training.num_epochs", Kind::integer},
             {"architecture.training.learning_rate", Kind::floating},
         };
@@ -86,6 +87,12 @@ LlprTrainOptions parse_llpr_options(const Options& o) {
     const std::string method = o.get_string(t + "calibration_method", "absolute_residuals");
     o.require_one_of(t + "calibration_method", method, {"absolute_residuals", "squared_residuals", "crps"});
     r.fit.calibration = uq::parse_llpr_calibration(method);
+    const std::string um = o.get_string(t + "uncertainty_method", "llpr");
+    o.require_one_of(t + "uncertainty_method", um, {"llpr", "laplace"});
+    r.fit.uncertainty_method = uq::parse_uncertainty_method(um);
+    AD_CHECK(!(r.fit.uncertainty_method == uq::UncertaintyMethod::laplace && o.has(t + "regularizer")),
+             o.where(t + "regularizer") << ": '" << t << "regularizer' expected left out with uncertainty_method = "
+                                           "\"laplace\" (r = sigma^2 tau comes from the marginal likelihood), got one");
     const std::string m = "architecture.model.num_ensemble_members.energy";
     r.fit.num_ensemble_members = o.get_int(m, 0);
     AD_CHECK(r.fit.num_ensemble_members == 0 || r.fit.num_ensemble_members >= 2,

@@ -4,7 +4,9 @@
 //   [architecture.model.num_ensemble_members] energy = K   (0 or left out: no ensemble; else >= 2)
 //   [architecture.training] model_checkpoint (required: a soap_bpnn model.ckpt), batch_size (8),
 //       regularizer (left out: automatic), calibration_method ("absolute_residuals" |
-//       "squared_residuals" | "crps"; default absolute_residuals, as metatrain), num_epochs
+//       "squared_residuals" | "crps"; default absolute_residuals, as metatrain), uncertainty_method
+//       ("llpr" (default) | "laplace": last-layer Laplace, tau and sigma by marginal likelihood on
+//       the training split, no regularizer, no validation set needed), num_epochs
 //       (training the ensemble weights with an NLL/CRPS loss: not implemented, only 0 is accepted)
 //   training_set / validation_set / test_set: soap_bpnn's keys (cli/bpnn_options.hpp), so its
 //   tables can be copied as they are; only the systems, the energy key and the fractions or files

@@ -100,10 +100,21 @@ TrainResult train_llpr(const LlprTrainOptions& o, const TrainRun& run) {
                   "per-atom normalised: %.2f s (one forward pass)",
                   P, info.n_train, info.covariance_seconds);
     say(buf);
-    say("llpr: " + wrapped.llpr().regularizer().describe(P));
-    std::snprintf(buf, sizeof buf, "llpr: alpha = %.6g eV (%s on %ld validation structures)", wrapped.llpr().alpha(),
-                  uq::to_string(o.fit.calibration), info.n_val);
-    say(buf);
+    if (o.fit.uncertainty_method == uq::UncertaintyMethod::llpr) say("llpr: " + wrapped.llpr().regularizer().describe(P));
+    if (o.fit.uncertainty_method == uq::UncertaintyMethod::laplace) {
+        const uq::LlprLaplaceHypers& h = wrapped.laplace_hypers();
+        std::snprintf(buf, sizeof buf,
+                      "llpr: uncertainty_method laplace: prior precision tau = %.6g, noise sigma = %.6g eV/atom, "
+                      "log marginal likelihood %.6f (%ld training structures, %.1f effective parameters of %ld); "
+                      "regularizer r = sigma^2 tau = %.4g (%ld of %ld eigenvalues of C below it), alpha = sigma",
+                      h.prior_precision, h.sigma_noise, h.lml, h.n_rows, h.gamma, P, wrapped.llpr().regularizer().value,
+                      wrapped.llpr().regularizer().n_unresolved, P);
+        say(buf);
+    } else {
+        std::snprintf(buf, sizeof buf, "llpr: alpha = %.6g eV (%s on %ld validation structures)", wrapped.llpr().alpha(),
+                      uq::to_string(o.fit.calibration), info.n_val);
+        say(buf);
+    }
     if (wrapped.n_members() > 0) {
         std::snprintf(buf, sizeof buf, "llpr: energy ensemble of %ld members (seed %ld), re-centred on the model",
                       wrapped.n_members(), o.seed);

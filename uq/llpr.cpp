@@ -388,4 +388,89 @@ void Llpr::save(const std::string& path) const { nn::save_checkpoint(path, to_ch
 
 Llpr Llpr::load(const std::string& path) { return from_checkpoint(nn::load_checkpoint(path)); }
 
+namespace {
+
+// The profile lml over r = sigma^2 tau with sigma^2 = (SSE + r |w|^2) / n at its optimum (the terms
+// that depend on r; the full lml is linear_evidence_lml at the resulting tau, sigma).
+double profile_lml(const std::vector<double>& lambda, long n, double sse, double w2, double r) {
+    const double s2 = (sse + r * w2) / static_cast<double>(n);
+    double v = -0.5 * static_cast<double>(n) * std::log(s2) + 0.5 * static_cast<double>(lambda.size()) * std::log(r);
+    for (double l : lambda) v -= 0.5 * std::log(l + r);
+    return v;
+}
+
+std::vector<double> clamped_eigenvalues(const Tensor& eigenvalues, const char* where) {
+    AD_CHECK(eigenvalues.numel() >= 1, where << ": expected eigenvalues [d], got " << eigenvalues.shape());
+    std::vector<double> lambda(static_cast<size_t>(eigenvalues.numel()));
+    for (size_t k = 0; k < lambda.size(); ++k) {
+        const double l = eigenvalues.data()[k];
+        AD_CHECK(std::isfinite(l), where << ": expected finite eigenvalues, got " << l);
+        lambda[k] = std::max(l, 0.0);
+    }
+    return lambda;
+}
+
+}  // namespace
+
+double linear_evidence_lml(const Tensor& eigenvalues, long n_rows, double sse, double w_norm2, double tau,
+                           double sigma) {
+    const std::vector<double> lambda = clamped_eigenvalues(eigenvalues, "linear_evidence_lml");
+    AD_CHECK(n_rows >= 1 && sse >= 0 && w_norm2 >= 0 && tau > 0 && sigma > 0,
+             "linear_evidence_lml: expected n >= 1, SSE >= 0, |w|^2 >= 0, tau > 0, sigma > 0, got n = "
+                 << n_rows << ", SSE = " << sse << ", |w|^2 = " << w_norm2 << ", tau = " << tau << ", sigma = " << sigma);
+    const double s2 = sigma * sigma, d = static_cast<double>(lambda.size());
+    double log_det_post = 0.0;
+    for (double l : lambda) log_det_post += std::log(l / s2 + tau);
+    return -0.5 * static_cast<double>(n_rows) * std::log(2.0 * M_PI * s2) - sse / (2.0 * s2) -
+           0.5 * (log_det_post - d * std::log(tau) + tau * w_norm2);
+}
+
+LinearEvidence maximize_linear_evidence(const Tensor& eigenvalues, long n_rows, double sse, double w_norm2) {
+    const std::vector<double> lambda = clamped_eigenvalues(eigenvalues, "maximize_linear_evidence");
+    AD_CHECK(n_rows >= 1, "maximize_linear_evidence: expected at least one row, got " << n_rows);
+    AD_CHECK(sse > 0 && std::isfinite(sse),
+             "maximize_linear_evidence: expected a positive sum of squared training residuals, got " << sse
+                 << "; the noise cannot be chosen for a model that fits its training data exactly");
+    AD_CHECK(w_norm2 > 0 && std::isfinite(w_norm2),
+             "maximize_linear_evidence: expected non-zero last-layer weights, got |w|^2 = " << w_norm2);
+    const double lambda_max = *std::max_element(lambda.begin(), lambda.end());
+    AD_CHECK(lambda_max > 0, "maximize_linear_evidence: expected a non-zero covariance, got all eigenvalues zero");
+    // grid over log10 r in [log10 lambda_max - 20, log10 lambda_max + 8]
+    const double lo = std::log(lambda_max) - 20.0 * std::log(10.0), hi = std::log(lambda_max) + 8.0 * std::log(10.0);
+    const int n_grid = 561;
+    const double step = (hi - lo) / (n_grid - 1);
+    int best = 0;
+    double best_v = -std::numeric_limits<double>::infinity();
+    for (int k = 0; k < n_grid; ++k) {
+        const double v = profile_lml(lambda, n_rows, sse, w_norm2, std::exp(lo + k * step));
+        if (v > best_v) best_v = v, best = k;
+    }
+    // The stationarity condition in x = log r (2 r d/dr of the profile): gamma(r) = n r |w|^2 / (SSE + r |w|^2),
+    // positive below the maximum and negative above; bisection on [x_{best-1}, x_{best+1}] (well
+    // conditioned, unlike the flat lml itself).
+    const auto slope = [&](double x) {
+        const double r = std::exp(x);
+        double gamma = 0.0;
+        for (double l : lambda) gamma += l / (l + r);
+        return gamma - static_cast<double>(n_rows) * r * w_norm2 / (sse + r * w_norm2);
+    };
+    double a = lo + std::max(best - 1, 0) * step, b = lo + std::min(best + 1, n_grid - 1) * step;
+    double x_best = lo + best * step;
+    if (slope(a) > 0 && slope(b) < 0) {
+        for (int it = 0; it < 200 && b - a > 1e-14; ++it) {
+            const double m = 0.5 * (a + b);
+            (slope(m) > 0 ? a : b) = m;
+        }
+        x_best = 0.5 * (a + b);
+    }
+    LinearEvidence e;
+    e.regularizer = std::exp(x_best);
+    const double s2 = (sse + e.regularizer * w_norm2) / static_cast<double>(n_rows);
+    e.sigma = std::sqrt(s2);
+    e.tau = e.regularizer / s2;
+    for (double l : lambda) e.gamma += l / (l + e.regularizer);
+    e.lml = linear_evidence_lml(eigenvalues, n_rows, sse, w_norm2, e.tau, e.sigma);
+    return e;
+}
+
 }  // namespace uq

@@ -139,6 +139,33 @@ class Llpr {
     double alpha_ = 1.0;
 };
 
+/// Last-layer Laplace with marginal-likelihood hyperparameters (docs/llpr.md, "Last-layer Laplace"):
+/// the Bayesian linear model t = G w + eps, eps ~ N(0, sigma^2 I_n), prior w ~ N(0, tau^-1 I_d),
+/// Laplace-approximated around given weights w (the trained last layer), rows G [n, d] with
+/// C = G^T G = Q diag(lambda) Q^T. With SSE = |t - G w|^2 and |w|^2 the evidence is (MacKay 1992;
+/// uq::Laplace's lml with the GGN C / sigma^2 and a scalar prior)
+///   lml(tau, sigma) = -n/2 log(2 pi sigma^2) - SSE / (2 sigma^2)
+///                     - 1/2 [sum_k log(lambda_k / sigma^2 + tau) - d log tau + tau |w|^2],
+/// O(d) per evaluation from the eigenvalues. Posterior covariance (C / sigma^2 + tau I)^-1 =
+/// sigma^2 (C + r I)^-1 with r = sigma^2 tau: the LLPR form with alpha = sigma.
+struct LinearEvidence {
+    double tau = 0.0;          ///< prior precision of w
+    double sigma = 0.0;        ///< noise standard deviation (units of t)
+    double lml = 0.0;          ///< lml(tau, sigma)
+    double regularizer = 0.0;  ///< r = sigma^2 tau
+    double gamma = 0.0;        ///< effective number of parameters sum_k lambda_k / (lambda_k + r)
+};
+
+/// lml(tau, sigma) above; eigenvalues [d] of C (negative rounding clamped to 0), n rows, SSE >= 0,
+/// w_norm2 = |w|^2; tau, sigma > 0.
+double linear_evidence_lml(const ad::Tensor& eigenvalues, long n_rows, double sse, double w_norm2, double tau,
+                           double sigma);
+/// The (tau, sigma) maximising lml: for fixed r = sigma^2 tau the optimum sigma^2 = (SSE + r |w|^2) / n
+/// is closed form, leaving a 1-d maximisation over log r (grid over 28 decades around lambda_max,
+/// then bisection on the stationarity condition below). Stationarity is MacKay's tau |w|^2 = gamma,
+/// sigma^2 = SSE / (n - gamma). Errors: SSE or |w|^2 not > 0, n < 1, all eigenvalues zero.
+LinearEvidence maximize_linear_evidence(const ad::Tensor& eigenvalues, long n_rows, double sse, double w_norm2);
+
 /// Ensemble predictions f W^T [n, m] of rows f [n, d] with member weights W [m, d].
 ad::Tensor llpr_ensemble_predictions(const ad::Tensor& features, const ad::Tensor& weights);
 

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 
 #include "autodiff/blas.hpp"
 #include "autodiff/error.hpp"
@@ -555,40 +557,46 @@ Tensor LlprModel::last_layer_weights() const {
     return ad::reshape(model_->last_layer_weights().detach() * scaler_.scale, {-1});  // [S d]
 }
 
+UncertaintyMethod parse_uncertainty_method(const std::string& name) {
+    if (name == "llpr") return UncertaintyMethod::llpr;
+    if (name == "laplace") return UncertaintyMethod::laplace;
+    AD_FAIL("llpr: expected uncertainty_method 'llpr' or 'laplace', got '" << name << "'");
+}
+
+const char* to_string(UncertaintyMethod method) { return method == UncertaintyMethod::laplace ? "laplace" : "llpr"; }
+
 LlprModel LlprModel::fit(std::shared_ptr<const SoapBpnn> model, nn::bpnn::CompositionModel composition,
                          nn::bpnn::EnergyScaler scaler, const std::vector<desc::System>& train,
                          const std::vector<desc::System>& val, const LlprFitOptions& options, LlprFitInfo* info) {
+    const bool laplace = options.uncertainty_method == UncertaintyMethod::laplace;
     AD_CHECK(model, "llpr: expected a model, got null");
     AD_CHECK(!train.empty(), "llpr: expected training frames, got none");
-    AD_CHECK(val.size() >= 2, "llpr: expected a validation set of at least 2 frames to calibrate alpha, got "
-                                  << val.size() << "; one validation frame cannot calibrate alpha");
+    AD_CHECK(laplace || val.size() >= 2, "llpr: expected a validation set of at least 2 frames to calibrate alpha, got "
+                                             << val.size() << "; one validation frame cannot calibrate alpha");
+    AD_CHECK(options.num_epochs == 0 || val.size() >= 2,
+             "llpr: expected a validation set of at least 2 frames to select the trained ensemble (num_epochs = "
+                 << options.num_epochs << "), got " << val.size());
     AD_CHECK(options.num_ensemble_members == 0 || options.num_ensemble_members >= 2,
              "llpr: expected num_ensemble_members 0 (no ensemble) or >= 2, got " << options.num_ensemble_members);
     AD_CHECK(options.num_epochs == 0 || options.num_ensemble_members >= 2,
              "llpr: expected num_ensemble_members >= 2 to train the ensemble weights (num_epochs = "
                  << options.num_epochs << "), got " << options.num_ensemble_members);
-    if (options.num_epochs > 0)
+    if (options.num_epochs > 0 || laplace)
         for (const auto& f : train) f.require_energy(options.energy_key);
     LlprFitInfo local;
     LlprFitInfo& inf = info ? *info : local;
     inf.n_train = static_cast<long>(train.size());
-    inf.n_val = static_cast<long>(val.size());
-    for (const auto& f : val) f.require_energy(options.energy_key);  // named error before any work
+    inf.n_val = laplace ? 0 : static_cast<long>(val.size());
+    if (!laplace || options.num_epochs > 0)
+        for (const auto& f : val) f.require_energy(options.energy_key);  // named error before any work
 
-    auto t0 = std::chrono::steady_clock::now();
-    LlprCovariance cov = soap_bpnn_llpr_covariance(*model, train, options.batch_size);
-    inf.covariance_seconds = seconds_since(t0);
-    t0 = std::chrono::steady_clock::now();
-    Llpr llpr = Llpr::fit(cov, options.regularizer);
-    inf.fit_seconds = seconds_since(t0);
-
-    // alpha from the validation residuals in eV (predicted minus reference total energies).
-    t0 = std::chrono::steady_clock::now();
-    const long P = cov.n_features(), nv = static_cast<long>(val.size());
-    Tensor phi = Tensor::empty({nv, P}), e = Tensor::empty({nv});
-    {
+    // phi_s [n, P] and residuals e_s = E_s - E*_s in eV (physical prediction against the reference)
+    const auto residuals = [&](const std::vector<desc::System>& frames, Tensor& phi, Tensor& e) {
+        const long P = model->last_layer_weights().numel(), n = static_cast<long>(frames.size());
+        phi = Tensor::empty({n, P});
+        e = Tensor::empty({n});
         ad::NoGrad no_grad;
-        for_batches(*model, val, options.batch_size, [&](const Batch& b, const std::vector<desc::System>& part, size_t lo) {
+        for_batches(*model, frames, options.batch_size, [&](const Batch& b, const std::vector<desc::System>& part, size_t lo) {
             nn::bpnn::Output out = model->forward(b);
             Tensor base = composition.baseline(b);
             if (model->hypers().zbl) base = base + nn::bpnn::zbl_baseline(part).energies;  // as predict_frames
@@ -597,15 +605,49 @@ LlprModel LlprModel::fit(std::shared_ptr<const SoapBpnn> model, nn::bpnn::Compos
                 std::copy(out.last_layer_features.data() + s * P, out.last_layer_features.data() + (s + 1) * P,
                           phi.data() + row * P);
                 e.data()[row] = scaler.scale * out.energies[s] + base[s] -
-                                val[static_cast<size_t>(row)].require_energy(options.energy_key);
+                                frames[static_cast<size_t>(row)].require_energy(options.energy_key);
             }
         });
+    };
+
+    auto t0 = std::chrono::steady_clock::now();
+    LlprCovariance cov = soap_bpnn_llpr_covariance(*model, train, options.batch_size);
+    inf.covariance_seconds = seconds_since(t0);
+    t0 = std::chrono::steady_clock::now();
+    Llpr llpr = Llpr::fit(cov, laplace ? std::nullopt : options.regularizer);
+    inf.fit_seconds = seconds_since(t0);
+
+    LlprLaplaceHypers hypers;
+    t0 = std::chrono::steady_clock::now();
+    if (laplace) {
+        // Per-atom training residuals t_s - g_s w_e = -(E_s - E*_s) / N_s (eV/atom), |w_e|^2; the
+        // evidence from the eigenvalues of C; then C + r I with r = sigma^2 tau and alpha = sigma.
+        Tensor phi, e;
+        residuals(train, phi, e);
+        double sse = 0.0;
+        for (long s = 0; s < e.numel(); ++s) {
+            const double r = e.data()[s] / static_cast<double>(train[static_cast<size_t>(s)].numbers.size());
+            sse += r * r;
+        }
+        const Tensor w = ad::reshape(model->last_layer_weights().detach() * scaler.scale, {-1});
+        double w2 = 0.0;
+        for (long k = 0; k < w.numel(); ++k) w2 += w.data()[k] * w.data()[k];
+        const LinearEvidence ev = maximize_linear_evidence(llpr.eigenvalues(), e.numel(), sse, w2);
+        hypers = {ev.tau, ev.sigma, ev.lml, ev.gamma, e.numel(), sse, w2};
+        llpr = Llpr::fit(cov, ev.regularizer);
+        llpr.set_alpha(ev.sigma);
+    } else {
+        // alpha from the validation residuals in eV (predicted minus reference total energies).
+        Tensor phi, e;
+        residuals(val, phi, e);
+        llpr.calibrate(phi, e, options.calibration);
     }
-    llpr.calibrate(phi, e, options.calibration);
     inf.calibration_seconds = seconds_since(t0);
 
     t0 = std::chrono::steady_clock::now();
     LlprModel wrapped(model, composition, scaler, llpr);
+    wrapped.method_ = options.uncertainty_method;
+    wrapped.laplace_ = hypers;
     if (options.num_ensemble_members > 0) {
         ad::Rng rng(options.seed);
         wrapped.ensemble_ = llpr.sample_ensemble(wrapped.last_layer_weights(), options.num_ensemble_members, rng);
@@ -778,6 +820,18 @@ nn::Checkpoint LlprModel::to_checkpoint() const {
     for (const auto& [k, v] : post.metadata) c.metadata[kPrefix + k] = v;
     if (ensemble_.defined()) c.tensors.emplace_back(kEnsembleName, ensemble_);
     c.metadata["llpr.targets"] = "energy";
+    c.metadata["llpr.uncertainty_method"] = to_string(method_);
+    if (method_ == UncertaintyMethod::laplace) {
+        auto put = [&](const char* key, double v) {
+            char buf[64];
+            std::snprintf(buf, sizeof buf, "%.17g", v);
+            c.metadata[std::string("llpr.laplace.") + key] = buf;
+        };
+        put("prior_precision", laplace_.prior_precision);
+        put("sigma_noise", laplace_.sigma_noise);
+        put("log_marginal_likelihood", laplace_.lml);
+        put("effective_parameters", laplace_.gamma);
+    }
     return c;
 }
 
@@ -795,8 +849,19 @@ LlprModel LlprModel::from_checkpoint(const nn::Checkpoint& ckpt) {
     for (const auto& [k, v] : ckpt.metadata)
         if (k.rfind(prefix, 0) == 0) post.metadata[k.substr(prefix.size())] = v;
     Tensor ensemble = ckpt.has(kEnsembleName) ? ckpt.get(kEnsembleName) : Tensor();
-    return LlprModel(model, nn::bpnn::CompositionModel{weights}, nn::bpnn::EnergyScaler{scale}, Llpr::from_checkpoint(post),
-                     ensemble);
+    LlprModel m(model, nn::bpnn::CompositionModel{weights}, nn::bpnn::EnergyScaler{scale}, Llpr::from_checkpoint(post),
+                ensemble);
+    auto it = ckpt.metadata.find("llpr.uncertainty_method");
+    if (it != ckpt.metadata.end()) m.method_ = parse_uncertainty_method(it->second);
+    auto get = [&](const char* key) {
+        auto f = ckpt.metadata.find(std::string("llpr.laplace.") + key);
+        return f == ckpt.metadata.end() ? 0.0 : std::strtod(f->second.c_str(), nullptr);
+    };
+    m.laplace_.prior_precision = get("prior_precision");
+    m.laplace_.sigma_noise = get("sigma_noise");
+    m.laplace_.lml = get("log_marginal_likelihood");
+    m.laplace_.gamma = get("effective_parameters");
+    return m;
 }
 
 void LlprModel::save(const std::string& path) const { nn::save_checkpoint(path, to_checkpoint()); }

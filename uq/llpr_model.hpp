@@ -24,8 +24,29 @@
 
 namespace uq {
 
+/// How the posterior's hyperparameters are chosen (docs/llpr.md, "Last-layer Laplace"):
+///   llpr     r automatic or given, alpha calibrated on the validation split (metatrain's LLPR)
+///   laplace  last-layer Laplace: prior precision tau and noise sigma maximising the log marginal
+///            likelihood of the per-atom energies of the training split; r = sigma^2 tau,
+///            alpha = sigma (no validation set needed)
+enum class UncertaintyMethod { llpr, laplace };
+UncertaintyMethod parse_uncertainty_method(const std::string& name);  ///< "llpr" | "laplace"
+const char* to_string(UncertaintyMethod method);
+
+/// The hyperparameters of UncertaintyMethod::laplace (eV units: w_e, per-atom energies).
+struct LlprLaplaceHypers {
+    double prior_precision = 0.0;  ///< tau (eV^-2 per feature unit^2)
+    double sigma_noise = 0.0;      ///< sigma (eV/atom)
+    double lml = 0.0;              ///< log marginal likelihood at (tau, sigma)
+    double gamma = 0.0;            ///< effective number of parameters
+    long n_rows = 0;               ///< training structures
+    double sse = 0.0;              ///< sum of squared per-atom training residuals (eV^2/atom^2)
+    double w_norm2 = 0.0;          ///< |w_e|^2
+};
+
 /// How the wrap is fitted (metatrain's llpr hypers; defaults as metatrain's).
 struct LlprFitOptions {
+    UncertaintyMethod uncertainty_method = UncertaintyMethod::llpr;
     long batch_size = 8;                      ///< structures per forward pass
     std::optional<double> regularizer;        ///< none: automatic (uq/llpr)
     LlprCalibration calibration = LlprCalibration::absolute_residuals;
@@ -121,6 +142,8 @@ class LlprModel {
               nn::bpnn::EnergyScaler scaler, Llpr llpr, ad::Tensor ensemble_weights = {});
 
     /// Covariance over `train`, posterior, alpha on `val` (>= 2 frames with energies), ensemble.
+    /// With UncertaintyMethod::laplace: r and alpha from the marginal likelihood on `train` (which
+    /// needs energies), `val` unused (except by the ensemble training, num_epochs > 0).
     static LlprModel fit(std::shared_ptr<const nn::bpnn::SoapBpnn> model, nn::bpnn::CompositionModel composition,
                          nn::bpnn::EnergyScaler scaler, const std::vector<desc::System>& train,
                          const std::vector<desc::System>& val, const LlprFitOptions& options,
@@ -143,9 +166,14 @@ class LlprModel {
     ad::Tensor last_layer_weights() const;
     const ad::Tensor& ensemble_weights() const { return ensemble_; }  ///< [K, S d] or undefined
     long n_members() const { return ensemble_.defined() ? ensemble_.dim(0) : 0; }
+    UncertaintyMethod uncertainty_method() const { return method_; }
+    /// Set with UncertaintyMethod::laplace (else all zero).
+    const LlprLaplaceHypers& laplace_hypers() const { return laplace_; }
 
     /// The model's checkpoint (architecture soap_bpnn, its tensors and metadata unchanged) plus the
-    /// posterior under "llpr.energy." (tensors and metadata) and "llpr.energy.ensemble_weights".
+    /// posterior under "llpr.energy." (tensors and metadata) and "llpr.energy.ensemble_weights",
+    /// metadata "llpr.uncertainty_method" and with laplace "llpr.laplace.{prior_precision,
+    /// sigma_noise, log_marginal_likelihood, effective_parameters}" (%.17g).
     nn::Checkpoint to_checkpoint() const;
     static LlprModel from_checkpoint(const nn::Checkpoint& ckpt);
     void save(const std::string& path) const;
@@ -157,6 +185,8 @@ class LlprModel {
     nn::bpnn::EnergyScaler scaler_;
     Llpr llpr_;
     ad::Tensor ensemble_;
+    UncertaintyMethod method_ = UncertaintyMethod::llpr;
+    LlprLaplaceHypers laplace_;
 };
 
 /// True when a checkpoint holds an LLPR-wrapped model (metadata "llpr.energy.format").

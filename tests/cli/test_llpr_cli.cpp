@@ -262,3 +262,55 @@ TEST_CASE("acceptance: examples/ethanol wrapped with llpr.toml is calibrated on 
     CHECK(jh["energy_uncertainty_mean"].as_number() > 3 * j["energy_uncertainty_mean"].as_number());
     CHECK(jh["forces_uncertainty_mean"].as_number() > 2 * j["forces_uncertainty_mean"].as_number());
 }
+
+TEST_CASE("llpr cli: uncertainty_method = \"laplace\" trains, evals and writes uncertainties", "[cli][llpr]") {
+    CHECK(parse(llpr_options()).fit.uncertainty_method == uq::UncertaintyMethod::llpr);
+    CHECK(parse(llpr_options("model.ckpt", "uncertainty_method = \"laplace\"\n")).fit.uncertainty_method ==
+          uq::UncertaintyMethod::laplace);
+    CHECK_THROWS_WITH(parse(llpr_options("model.ckpt", "uncertainty_method = \"mc_dropout\"\n")),
+                      Catch::Contains("'architecture.training.uncertainty_method' expected one of llpr, laplace, got "
+                                      "'mc_dropout'"));
+    CHECK_THROWS_WITH(parse(llpr_options("model.ckpt", "uncertainty_method = \"laplace\"\nregularizer = 1e-3\n")),
+                      Catch::Contains("'architecture.training.regularizer' expected left out with uncertainty_method"));
+
+    TempDir dir;
+    trained_model(dir);
+    // no validation set: the hypers come from the training split
+    write_text(dir.file("lap.toml"), llpr_options("model.ckpt", "uncertainty_method = \"laplace\"\n", "validation_set = 0.0\n", 8));
+    RunResult r = run_cli("train lap.toml -o lap.ckpt --run-dir lap_run", dir.str());
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    CHECK_THAT(r.output, Catch::Contains("llpr: 20 training, 0 validation") &&
+                             Catch::Contains("uncertainty_method laplace: prior precision tau = ") &&
+                             Catch::Contains("noise sigma = ") && Catch::Contains("log marginal likelihood") &&
+                             Catch::Contains("alpha = sigma"));
+    CHECK_THAT(r.output, !Catch::Contains("validation: energy_nll"));
+    CHECK(nn::load_checkpoint(dir.file("lap.ckpt")).metadata.at("llpr.uncertainty_method") == "laplace");
+    RunResult e = run_cli("eval lap.ckpt data.xyz -o pred.xyz --json", dir.str());
+    INFO(e.output);
+    REQUIRE(e.status == 0);
+    nn::Json j = nn::Json::parse(e.output);
+    CHECK(j["energy_uncertainty_mean"].as_number() > 0);
+    CHECK(std::isfinite(j["energy_nll"].as_number()));
+    CHECK(j["num_ensemble_members"].as_number() == 8);
+    std::vector<desc::System> pred = desc::read_extxyz(dir.file("pred.xyz"));
+    REQUIRE(pred.size() == 20);
+    CHECK(std::stod(*pred[0].find_info("energy_uncertainty")) > 0);
+    REQUIRE(pred[0].find_array("forces_uncertainty"));
+
+    // with a validation set: its metrics are reported, nothing is calibrated on it
+    write_text(dir.file("lapv.toml"), llpr_options("model.ckpt", "uncertainty_method = \"laplace\"\n"));
+    RunResult rv = run_cli("train lapv.toml -o lapv.ckpt --run-dir lapv_run", dir.str());
+    INFO(rv.output);
+    REQUIRE(rv.status == 0);
+    CHECK_THAT(rv.output, Catch::Contains("validation: energy_nll"));
+
+    // a bad value: one line naming the key, nothing written
+    write_text(dir.file("bad.toml"), llpr_options("model.ckpt", "uncertainty_method = \"bayes\"\n"));
+    RunResult b = run_cli("train bad.toml -o bad.ckpt --run-dir bad_run", dir.str());
+    CHECK(b.status != 0);
+    CHECK(b.lines().size() == 1);
+    CHECK_THAT(b.output, Catch::Contains("architecture.training.uncertainty_method"));
+    CHECK_FALSE(fs::exists(dir.file("bad_run")));
+    CHECK_FALSE(fs::exists(dir.file("bad.ckpt")));
+}

@@ -423,3 +423,64 @@ TEST_CASE("llpr: bad input gives one-line errors", "[uq][llpr]") {
     one_line([&] { llpr.sample_ensemble(Tensor::zeros({4}), 8, rng); }, "expected weights w [3]");
     one_line([&] { llpr.set_alpha(0.0); }, "expected alpha > 0");
 }
+
+TEST_CASE("llpr laplace: (tau, sigma) maximise the evidence and agree with LastLayerLaplace", "[uq][llpr]") {
+    // Rows G [n, d] with a wide spectrum, weights w near the least-squares fit, targets with noise.
+    ad::Rng rng(23);
+    const long n = 60, d = 8;
+    Tensor G = ad::mul(rng.normal({n, d}), ad::tensor({1, d}, {3.0, 2.0, 1.0, 0.5, 0.2, 0.1, 0.05, 0.01}));
+    Tensor w_true = rng.normal({d, 1});
+    Tensor y = ad::add(ad::matmul(G, w_true), ad::mul(rng.normal({n, 1}), 0.1));
+    Tensor w = ad::add(w_true, ad::mul(rng.normal({d, 1}), 0.02));  // "trained" weights, not the LS fit
+    Tensor res = ad::sub(y, ad::matmul(G, w));
+    double sse = 0, w2 = 0;
+    for (long i = 0; i < n; ++i) sse += res[i] * res[i];
+    for (long k = 0; k < d; ++k) w2 += w[k] * w[k];
+    Tensor lambda = ad::eigh(ad::matmul_tn(G, G)).first;
+    const uq::LinearEvidence ev = uq::maximize_linear_evidence(lambda, n, sse, w2);
+    CHECK(ev.regularizer == Approx(ev.sigma * ev.sigma * ev.tau).epsilon(1e-12));
+
+    // the maximum: perturbed values are lower; the gradient in (log tau, log sigma) vanishes;
+    // MacKay's stationarity conditions hold
+    auto lml = [&](double tau, double sigma) { return uq::linear_evidence_lml(lambda, n, sse, w2, tau, sigma); };
+    CHECK(ev.lml == Approx(lml(ev.tau, ev.sigma)).epsilon(1e-14));
+    for (double ft : {0.9, 1.0, 1.1})
+        for (double fs : {0.97, 1.0, 1.03})
+            if (ft != 1.0 || fs != 1.0) CHECK(lml(ev.tau * ft, ev.sigma * fs) < ev.lml);
+    const double h = 1e-5;
+    const double g_tau = (lml(ev.tau * std::exp(h), ev.sigma) - lml(ev.tau * std::exp(-h), ev.sigma)) / (2 * h);
+    const double g_sig = (lml(ev.tau, ev.sigma * std::exp(h)) - lml(ev.tau, ev.sigma * std::exp(-h))) / (2 * h);
+    CHECK(std::fabs(g_tau) < 1e-5);
+    CHECK(std::fabs(g_sig) < 1e-5);
+    CHECK(ev.tau * w2 == Approx(ev.gamma).epsilon(1e-7));
+    CHECK(ev.sigma * ev.sigma == Approx(sse / (n - ev.gamma)).epsilon(1e-7));
+
+    // uq::LastLayerLaplace on the same features, targets and weights (no bias, full GGN): the same
+    // lml at (tau, sigma) and its own marglik optimisation of tau at that sigma finds the same tau
+    uq::LaplaceOptions o;
+    o.sigma_noise = ev.sigma;
+    o.prior_precision = ad::tensor({1.0});
+    uq::LastLayerLaplace la(ad::reshape(w, {1, d}), Tensor{}, o);
+    la.fit(G, y);
+    CHECK(la.log_marginal_likelihood(ad::tensor({ev.tau}), ad::tensor({ev.sigma})).item() ==
+          Approx(ev.lml).epsilon(1e-10));
+    uq::MarglikOptions mo;
+    mo.n_steps = 1000;
+    mo.lr = 0.05;
+    const double tau_la = la.optimize_prior_precision_marglik(mo)[0];
+    CHECK(tau_la == Approx(ev.tau).epsilon(1e-4));
+
+    // the predictive equals the closed-form posterior (G^T G / sigma^2 + tau I)^-1 and Laplace's
+    Llpr llpr = Llpr::fit(ad::matmul_tn(G, G), ev.regularizer);
+    llpr.set_alpha(ev.sigma);
+    Tensor Xt = rng.normal({5, d});
+    Tensor P = ad::add(ad::mul(ad::matmul_tn(G, G), 1.0 / (ev.sigma * ev.sigma)), ad::mul(ad::diag(Tensor::ones({d})), ev.tau));
+    CHECK_THAT(ad::square(llpr.sigma(Xt)), AllClose(quad(Xt, ad::inverse(P)), 1e-9, 0));
+    la.set_prior_precision(ad::tensor({ev.tau}));
+    Tensor f_var = la.glm_predictive(Xt, uq::OutputCovariance::diagonal).f_var;
+    CHECK_THAT(ad::reshape(f_var, {-1}), AllClose(ad::square(llpr.sigma(Xt)), 1e-9, 0));
+
+    // errors: a model that fits exactly, zero weights
+    CHECK_THROWS_WITH(uq::maximize_linear_evidence(lambda, n, 0.0, w2), Contains("fits its training data exactly"));
+    CHECK_THROWS_WITH(uq::maximize_linear_evidence(lambda, n, sse, 0.0), Contains("non-zero last-layer weights"));
+}

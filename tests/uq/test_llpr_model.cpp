@@ -382,3 +382,58 @@ TEST_CASE("llpr_model: training the ensemble weights lowers the ensemble NLL", "
     REQUIRE_THROWS_WITH(uq::LlprModel::fit(s.model, s.composition, s.scaler, s.train, s.val, o),
                         Contains("expected num_ensemble_members >= 2 to train the ensemble weights"));
 }
+
+TEST_CASE("llpr_model: uncertainty_method laplace: evidence hypers on the per-atom training energies", "[uq][llpr]") {
+    Setup s = trained_setup();
+    uq::LlprFitOptions o;
+    o.batch_size = 4;
+    o.uncertainty_method = uq::UncertaintyMethod::laplace;
+    o.num_ensemble_members = 8;
+    // no validation set needed
+    uq::LlprModel w = uq::LlprModel::fit(s.model, s.composition, s.scaler, s.train, {}, o);
+    const uq::LlprLaplaceHypers& h = w.laplace_hypers();
+    REQUIRE(w.uncertainty_method() == uq::UncertaintyMethod::laplace);
+    // by hand: rows g_s = phi_s / N_s, targets (E*_s - b_s) / N_s in eV, weights w_e
+    uq::LlprPrediction pt = w.predict(s.train, uq::EnsembleForces::no);
+    const long n = 14, P = pt.last_layer_features.dim(1);
+    Tensor G = ad::mul(pt.last_layer_features, 1.0 / 9.0);  // ethanol: 9 atoms
+    double sse = 0;
+    for (long i = 0; i < n; ++i) {
+        const double e = (pt.energies[i] - *s.train[static_cast<size_t>(i)].energy()) / 9.0;
+        sse += e * e;
+    }
+    Tensor we = w.last_layer_weights();
+    double w2 = 0;
+    for (long k = 0; k < P; ++k) w2 += we[k] * we[k];
+    CHECK(h.sse == Approx(sse).epsilon(1e-9));
+    CHECK(h.w_norm2 == Approx(w2).epsilon(1e-12));
+    Tensor lambda = ad::eigh(ad::matmul_tn(G, G)).first;
+    auto lml = [&](double tau, double sigma) { return uq::linear_evidence_lml(lambda, n, sse, w2, tau, sigma); };
+    CHECK(h.lml == Approx(lml(h.prior_precision, h.sigma_noise)).epsilon(1e-8));
+    for (double ft : {0.8, 1.25})
+        for (double fs : {0.95, 1.05}) CHECK(lml(h.prior_precision * ft, h.sigma_noise * fs) < h.lml);
+    // the LLPR core: alpha = sigma, r = sigma^2 tau; sigma_s^2 = phi_s (G^T G / sigma^2 + tau I)^-1 phi_s^T
+    CHECK(w.llpr().alpha() == Approx(h.sigma_noise).epsilon(1e-14));
+    CHECK(w.llpr().regularizer().value == Approx(h.sigma_noise * h.sigma_noise * h.prior_precision).epsilon(1e-12));
+    Tensor Prec = ad::add(ad::mul(ad::matmul_tn(G, G), 1.0 / (h.sigma_noise * h.sigma_noise)),
+                          ad::mul(ad::diag(Tensor::ones({P})), h.prior_precision));
+    Tensor Sigma = ad::inverse(Prec);
+    uq::LlprPrediction pv = w.predict(s.val, uq::EnsembleForces::yes);
+    for (const Tensor& f : {pv.last_layer_features, pv.atom_last_layer_features}) {
+        Tensor var = ad::sum(ad::mul(ad::matmul(f, Sigma), f), {1});
+        Tensor sig = f.dim(0) == 6 ? pv.energy_uncertainty : pv.atom_energy_uncertainty;
+        CHECK_THAT(ad::square(sig), AllClose(var, 1e-7, 0));
+    }
+    CHECK(pv.energy_ensemble.dim(1) == 8);
+    CHECK(pv.forces_llpr_uncertainty.defined());
+    // the method and hypers survive the checkpoint; without_llpr drops them
+    nn::Checkpoint c = w.to_checkpoint();
+    CHECK(c.metadata.at("llpr.uncertainty_method") == "laplace");
+    CHECK(std::stod(c.metadata.at("llpr.laplace.prior_precision")) == h.prior_precision);
+    uq::LlprModel back = uq::LlprModel::from_checkpoint(c);
+    CHECK(back.uncertainty_method() == uq::UncertaintyMethod::laplace);
+    CHECK(back.laplace_hypers().sigma_noise == h.sigma_noise);
+    CHECK(back.laplace_hypers().lml == h.lml);
+    CHECK(uq::without_llpr(c).metadata.count("llpr.laplace.sigma_noise") == 0);
+    CHECK(uq::LlprModel::from_checkpoint(wrap(s).to_checkpoint()).uncertainty_method() == uq::UncertaintyMethod::llpr);
+}
