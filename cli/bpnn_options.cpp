@@ -113,28 +113,6 @@ const std::map<std::string, Kind>& bpnn_option_keys() {
 
 namespace {
 
-DataSource read_set(const Options& o, const std::string& key, DataSource fallback) {
-    if (!o.has(key)) return fallback;
-    DataSource d;
-    for (const std::string& k : {key + ".read_from", key + ".systems.read_from"}) {
-        if (o.has(k)) {
-            d.kind = DataSource::Kind::file;
-            d.path = o.get_string(k, "");
-            return d;
-        }
-    }
-    if (o.is_string(key)) {
-        d.kind = DataSource::Kind::file;
-        d.path = o.get_string(key, "");
-        return d;
-    }
-    AD_CHECK(!o.is_table(key), o.where(key) << ": '" << key << "' expected a table with read_from, got a table without it");
-    d.fraction = o.get_float(key, 0.0);
-    AD_CHECK(d.fraction >= 0 && d.fraction < 1,
-             o.where(key) << ": '" << key << "' expected a fraction in [0, 1), got " << d.fraction);
-    d.kind = d.fraction > 0 ? DataSource::Kind::fraction : DataSource::Kind::none;
-    return d;
-}
 
 /// Whether two paths written in the options name the same file (relative to the options' folder).
 bool same_file(const Options& o, const std::string& a, const std::string& b) {
@@ -194,6 +172,29 @@ std::string read_gradient(const Options& o, const std::string& name, bool fallba
 }
 
 }  // namespace
+
+DataSource read_data_set(const Options& o, const std::string& key, DataSource fallback) {
+    if (!o.has(key)) return fallback;
+    DataSource d;
+    for (const std::string& k : {key + ".read_from", key + ".systems.read_from"}) {
+        if (o.has(k)) {
+            d.kind = DataSource::Kind::file;
+            d.path = o.get_string(k, "");
+            return d;
+        }
+    }
+    if (o.is_string(key)) {
+        d.kind = DataSource::Kind::file;
+        d.path = o.get_string(key, "");
+        return d;
+    }
+    AD_CHECK(!o.is_table(key), o.where(key) << ": '" << key << "' expected a table with read_from, got a table without it");
+    d.fraction = o.get_float(key, 0.0);
+    AD_CHECK(d.fraction >= 0 && d.fraction < 1,
+             o.where(key) << ": '" << key << "' expected a fraction in [0, 1), got " << d.fraction);
+    d.kind = d.fraction > 0 ? DataSource::Kind::fraction : DataSource::Kind::none;
+    return d;
+}
 
 BpnnTrainOptions parse_bpnn_options(const Options& o) {
     o.check(bpnn_option_keys());
@@ -311,8 +312,8 @@ BpnnTrainOptions parse_bpnn_options(const Options& o) {
     AD_CHECK(s.stress_key.empty() || s.virial_key.empty(),
              o.where(e + "virial") << ": '" << e << "virial' expected false when stress is used (both are the strain "
                                                   "gradient), got both");
-    r.validation = read_set(o, "validation_set", r.validation);
-    r.test = read_set(o, "test_set", r.test);
+    r.validation = read_data_set(o, "validation_set", r.validation);
+    r.test = read_data_set(o, "test_set", r.test);
     return r;
 }
 

@@ -47,6 +47,9 @@ struct BpnnTrainOptions {
 /// The schema of the soap_bpnn options (dotted key -> kind).
 const std::map<std::string, Kind>& bpnn_option_keys();
 BpnnTrainOptions parse_bpnn_options(const Options& opts);
+/// validation_set / test_set: a fraction in [0, 1), a file name, or a table with read_from (or
+/// systems.read_from); `fallback` when the key is absent. Shared with the llpr options.
+DataSource read_data_set(const Options& o, const std::string& key, DataSource fallback);
 BpnnTrainOptions read_bpnn_options(const std::string& path);
 
 }  // namespace cli

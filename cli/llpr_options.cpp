@@ -35,33 +35,6 @@ const std::map<std::string, Kind>& llpr_option_keys() {
     return s;
 }
 
-namespace {
-
-// validation_set / test_set: as in bpnn_options.cpp (a fraction, a file name, or a table with read_from).
-DataSource read_set(const Options& o, const std::string& key, DataSource fallback) {
-    if (!o.has(key)) return fallback;
-    DataSource d;
-    for (const std::string& k : {key + ".read_from", key + ".systems.read_from"}) {
-        if (o.has(k)) {
-            d.kind = DataSource::Kind::file;
-            d.path = o.get_string(k, "");
-            return d;
-        }
-    }
-    if (o.is_string(key)) {
-        d.kind = DataSource::Kind::file;
-        d.path = o.get_string(key, "");
-        return d;
-    }
-    AD_CHECK(!o.is_table(key), o.where(key) << ": '" << key << "' expected a table with read_from, got a table without it");
-    d.fraction = o.get_float(key, 0.0);
-    AD_CHECK(d.fraction >= 0 && d.fraction < 1,
-             o.where(key) << ": '" << key << "' expected a fraction in [0, 1), got " << d.fraction);
-    d.kind = d.fraction > 0 ? DataSource::Kind::fraction : DataSource::Kind::none;
-    return d;
-}
-
-}  // namespace
 
 LlprTrainOptions parse_llpr_options(const Options& o) {
     o.check(llpr_option_keys());
@@ -117,8 +90,8 @@ LlprTrainOptions parse_llpr_options(const Options& o) {
     const std::string unit = o.get_string(e + "unit", "eV");
     o.require_one_of(e + "unit", unit, {"eV"});
     o.require_one_of(e + "quantity", o.get_string(e + "quantity", "energy"), {"energy"});
-    r.validation = read_set(o, "validation_set", r.validation);
-    r.test = read_set(o, "test_set", r.test);
+    r.validation = read_data_set(o, "validation_set", r.validation);
+    r.test = read_data_set(o, "test_set", r.test);
     return r;
 }
 

@@ -91,6 +91,31 @@ std::string bpnn_log_line(const nn::bpnn::EpochLog& l, const nn::bpnn::TrainerSe
     return line + buf;
 }
 
+FrameSplit split_frames(const std::string& base, const std::string& train_path, long seed,
+                        const DataSource& validation, const DataSource& test) {
+    std::vector<desc::System> all = desc::read_extxyz(join_path(base, train_path));
+    FrameSplit s;
+    std::vector<size_t> order(all.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::mt19937_64 rng(static_cast<uint64_t>(seed));
+    std::shuffle(order.begin(), order.end(), rng);
+    const auto count = [&](const DataSource& d) {
+        return d.kind == DataSource::Kind::fraction
+                   ? static_cast<size_t>(std::llround(d.fraction * static_cast<double>(all.size())))
+                   : size_t{0};
+    };
+    const size_t n_val = count(validation), n_test = count(test);
+    AD_CHECK(n_val + n_test < all.size(), train_path << ": expected more frames than the validation and test "
+                                                        "fractions take, got " << all.size());
+    for (size_t k = 0; k < order.size(); ++k) {
+        desc::System& f = all[order[k]];
+        (k < n_val ? s.val : k < n_val + n_test ? s.test : s.train).push_back(f);
+    }
+    if (validation.kind == DataSource::Kind::file) s.val = desc::read_extxyz(join_path(base, validation.path));
+    if (test.kind == DataSource::Kind::file) s.test = desc::read_extxyz(join_path(base, test.path));
+    return s;
+}
+
 TrainResult train_bpnn(const BpnnTrainOptions& o, const TrainRun& run) {
     const std::string base = dirname_of(o.options_path);
     const nn::bpnn::TrainerSettings& settings = o.settings;
@@ -128,26 +153,10 @@ TrainResult train_bpnn(const BpnnTrainOptions& o, const TrainRun& run) {
     }
 
     // ---- data (every check before any output)
-    std::vector<desc::System> all = desc::read_extxyz(join_path(base, o.train_path));
-    std::vector<desc::System> train, val, test;
-    std::vector<size_t> order(all.size());
-    std::iota(order.begin(), order.end(), 0);
-    std::mt19937_64 rng(static_cast<uint64_t>(settings.seed));
-    std::shuffle(order.begin(), order.end(), rng);
-    const auto count = [&](const DataSource& d) {
-        return d.kind == DataSource::Kind::fraction
-                   ? static_cast<size_t>(std::llround(d.fraction * static_cast<double>(all.size())))
-                   : size_t{0};
-    };
-    const size_t n_val = count(o.validation), n_test = count(o.test);
-    AD_CHECK(n_val + n_test < all.size(), o.train_path << ": expected more frames than the validation and test "
-                                                          "fractions take, got " << all.size());
-    for (size_t k = 0; k < order.size(); ++k) {
-        desc::System& f = all[order[k]];
-        (k < n_val ? val : k < n_val + n_test ? test : train).push_back(f);
-    }
-    if (o.validation.kind == DataSource::Kind::file) val = desc::read_extxyz(join_path(base, o.validation.path));
-    if (o.test.kind == DataSource::Kind::file) test = desc::read_extxyz(join_path(base, o.test.path));
+    FrameSplit split = split_frames(base, o.train_path, settings.seed, o.validation, o.test);
+    std::vector<desc::System>& train = split.train;
+    std::vector<desc::System>& val = split.val;
+    std::vector<desc::System>& test = split.test;
     nn::bpnn::check_training_frames(train, settings, "training set");
     if (!val.empty()) nn::bpnn::check_training_frames(val, settings, "validation set");
     if (!test.empty()) nn::bpnn::check_training_frames(test, settings, "test set");

@@ -11,13 +11,24 @@
 // log_mae; "energy (_=0)" with log_separate_blocks; no "(per atom)" with per_structure_targets).
 #pragma once
 #include <string>
+#include <vector>
 
 #include "cli/bpnn_options.hpp"
+#include "descriptors/system.hpp"
 #include "cli/train_tabular.hpp"
 
 namespace cli {
 
 TrainResult train_bpnn(const BpnnTrainOptions& options, const TrainRun& run);
+
+/// The frames of a run: `train_path` (relative to `base`) shuffled with `seed` (std::mt19937_64),
+/// the first fraction(s) to validation then test, the rest to training; a file source replaces
+/// its part. The llpr wrapper calls it with the model's seed and fractions to get the same split.
+struct FrameSplit {
+    std::vector<desc::System> train, val, test;
+};
+FrameSplit split_frames(const std::string& base, const std::string& train_path, long seed,
+                        const DataSource& validation, const DataSource& test);
 
 /// The log line of an epoch, as printed and written to train.log.
 std::string bpnn_log_line(const nn::bpnn::EpochLog& log, const nn::bpnn::TrainerSettings& settings);

@@ -11,6 +11,7 @@
 
 #include "autodiff/error.hpp"
 #include "cli/eval_llpr.hpp"
+#include "cli/train_bpnn.hpp"
 #include "cli/files.hpp"
 #include "descriptors/extxyz.hpp"
 #include "nn/checkpoint.hpp"
@@ -44,26 +45,10 @@ TrainResult train_llpr(const LlprTrainOptions& o, const TrainRun& run) {
         uq::load_model_with_last_layer_features(ckpt, &composition_weights, &energy_scale);
 
     // ---- data: the split of train_bpnn (same seed and fractions, same frames)
-    std::vector<desc::System> all = desc::read_extxyz(join_path(base, o.train_path));
-    std::vector<desc::System> train, val, test;
-    std::vector<size_t> order(all.size());
-    std::iota(order.begin(), order.end(), 0);
-    std::mt19937_64 rng(static_cast<uint64_t>(o.seed));
-    std::shuffle(order.begin(), order.end(), rng);
-    const auto count = [&](const DataSource& d) {
-        return d.kind == DataSource::Kind::fraction
-                   ? static_cast<size_t>(std::llround(d.fraction * static_cast<double>(all.size())))
-                   : size_t{0};
-    };
-    const size_t n_val = count(o.validation), n_test = count(o.test);
-    AD_CHECK(n_val + n_test < all.size(), o.train_path << ": expected more frames than the validation and test "
-                                                          "fractions take, got " << all.size());
-    for (size_t k = 0; k < order.size(); ++k) {
-        desc::System& f = all[order[k]];
-        (k < n_val ? val : k < n_val + n_test ? test : train).push_back(f);
-    }
-    if (o.validation.kind == DataSource::Kind::file) val = desc::read_extxyz(join_path(base, o.validation.path));
-    if (o.test.kind == DataSource::Kind::file) test = desc::read_extxyz(join_path(base, o.test.path));
+    FrameSplit split = split_frames(base, o.train_path, o.seed, o.validation, o.test);
+    std::vector<desc::System>& train = split.train;
+    std::vector<desc::System>& val = split.val;
+    std::vector<desc::System>& test = split.test;
     const std::vector<int>& species = model->species();
     for (const auto* set : {&train, &val, &test})
         for (const desc::System& f : *set)
