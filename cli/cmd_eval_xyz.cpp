@@ -120,6 +120,28 @@ bool is_structure_file_args(const Args& args) {
     return false;
 }
 
+EvalFrames prepare_eval_frames(const std::vector<desc::System>& frames, const std::vector<int>& species) {
+    for (const desc::System& f : frames)
+        for (int z : f.numbers)
+            AD_CHECK(std::binary_search(species.begin(), species.end(), z),
+                     f.where() << ": expected elements the model was trained on, got "
+                               << desc::element_symbol(z) << " (Z = " << z << ")");
+    EvalFrames ef;
+    ef.out = frames;
+    for (desc::System& o : ef.out) keep_references(o);
+    ef.ref_energy.resize(ef.out.size());
+    ef.ref_forces.resize(ef.out.size());
+    ef.ref_stress.resize(ef.out.size());
+    for (size_t s = 0; s < ef.out.size(); ++s) {
+        const desc::System& o = ef.out[s];
+        ef.ref_energy[s] = o.energy("ref_energy");
+        const desc::AtomColumn* c = o.find_array("ref_forces");
+        if (c && c->type == 'R' && c->n_cols == 3) ef.ref_forces[s] = o.require_forces("ref_forces");
+        if (o.any_pbc() && o.find_info("ref_stress")) ef.ref_stress[s] = o.require_stress("ref_stress");
+    }
+    return ef;
+}
+
 int cmd_eval_xyz(const Args& args) {
     const std::string usage =
         "usage: atomgrad eval MODEL.ckpt STRUCTURES.xyz [-o predictions.xyz] [--json] [--plot DIR]";
@@ -137,25 +159,11 @@ int cmd_eval_xyz(const Args& args) {
     nn::bpnn::EnergyScaler scaler{energy_scale};
     std::vector<desc::System> frames = desc::read_extxyz(data_path);
     AD_CHECK(!frames.empty(), data_path << ": expected at least one frame, got none");
-    const std::vector<int>& species = model->species();
-    for (const desc::System& f : frames)
-        for (int z : f.numbers)
-            AD_CHECK(std::binary_search(species.begin(), species.end(), z),
-                     f.where() << ": expected elements the model was trained on, got "
-                               << desc::element_symbol(z) << " (Z = " << z << ")");
-
-    // ---- references (read before the model runs: a malformed one stops here)
-    std::vector<desc::System> out = frames;
-    for (desc::System& o : out) keep_references(o);
-    std::vector<std::optional<double>> ref_energy(out.size());
-    std::vector<ad::Tensor> ref_forces(out.size()), ref_stress(out.size());
-    for (size_t s = 0; s < out.size(); ++s) {
-        const desc::System& o = out[s];
-        ref_energy[s] = o.energy("ref_energy");
-        const desc::AtomColumn* c = o.find_array("ref_forces");
-        if (c && c->type == 'R' && c->n_cols == 3) ref_forces[s] = o.require_forces("ref_forces");
-        if (o.any_pbc() && o.find_info("ref_stress")) ref_stress[s] = o.require_stress("ref_stress");
-    }
+    // ---- species and references (read before the model runs: a malformed one stops here)
+    EvalFrames ef = prepare_eval_frames(frames, model->species());
+    std::vector<desc::System>& out = ef.out;
+    const std::vector<std::optional<double>>& ref_energy = ef.ref_energy;
+    const std::vector<ad::Tensor>&ref_forces = ef.ref_forces, &ref_stress = ef.ref_stress;
 
     // ---- predictions (timed) and metrics
     Sums e, fo, st;

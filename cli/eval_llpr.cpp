@@ -75,26 +75,13 @@ int cmd_eval_llpr_xyz(const Args& args) {
     uq::LlprModel wrapped = uq::LlprModel::load(model_path);
     std::vector<desc::System> frames = desc::read_extxyz(data_path);
     AD_CHECK(!frames.empty(), data_path << ": expected at least one frame, got none");
-    const std::vector<int>& species = wrapped.model().species();
-    for (const desc::System& f : frames)
-        for (int z : f.numbers)
-            AD_CHECK(std::binary_search(species.begin(), species.end(), z),
-                     f.where() << ": expected elements the model was trained on, got " << desc::element_symbol(z)
-                               << " (Z = " << z << ")");
     const long K = wrapped.n_members();
 
-    // ---- references (as cmd_eval_xyz: kept under ref_<key>, read before the model runs)
-    std::vector<desc::System> out = frames;
-    for (desc::System& o : out) keep_references(o);
-    std::vector<std::optional<double>> ref_energy(out.size());
-    std::vector<ad::Tensor> ref_forces(out.size()), ref_stress(out.size());
-    for (size_t s = 0; s < out.size(); ++s) {
-        const desc::System& o = out[s];
-        ref_energy[s] = o.energy("ref_energy");
-        const desc::AtomColumn* c = o.find_array("ref_forces");
-        if (c && c->type == 'R' && c->n_cols == 3) ref_forces[s] = o.require_forces("ref_forces");
-        if (o.any_pbc() && o.find_info("ref_stress")) ref_stress[s] = o.require_stress("ref_stress");
-    }
+    // ---- species and references (as cmd_eval_xyz: kept under ref_<key>, read before the model runs)
+    EvalFrames ef = prepare_eval_frames(frames, wrapped.model().species());
+    std::vector<desc::System>& out = ef.out;
+    const std::vector<std::optional<double>>& ref_energy = ef.ref_energy;
+    const std::vector<ad::Tensor>&ref_forces = ef.ref_forces, &ref_stress = ef.ref_stress;
 
     // ---- predictions (timed) and the per-entry lists the metrics need
     Sums e, fo, st;
