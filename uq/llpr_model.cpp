@@ -9,6 +9,8 @@
 #include "autodiff/error.hpp"
 #include "autodiff/graph.hpp"
 #include "autodiff/ops.hpp"
+#include "autodiff/parallel.hpp"
+#include "nn/bpnn/parallel.hpp"
 #include "nn/bpnn/zbl.hpp"
 #include "nn/layer_norm.hpp"
 #include "nn/linear.hpp"
@@ -81,15 +83,42 @@ SpeciesNet species_net(const SoapBpnn& model, int Z) {
 
 // ---------------------------------------------------------------------------- covariance
 
+Tensor soap_bpnn_last_layer_features(const SoapBpnn& model, const std::vector<desc::System>& frames, long batch_size,
+                                     std::vector<long>* n_atoms) {
+    AD_CHECK(batch_size >= 1, "llpr: expected batch_size >= 1, got " << batch_size);
+    const long P = static_cast<long>(model.species().size()) * model.n_features();
+    const long n = static_cast<long>(frames.size());
+    Tensor phi = Tensor::empty({n, P});
+    if (n_atoms) n_atoms->assign(static_cast<size_t>(n), 0);
+    const long n_batches = (n + batch_size - 1) / batch_size;
+    // OpenBLAS's own threads split some reductions (dgemv): one thread on every thread count, so
+    // the rows are the same bits for any nn::bpnn::num_threads() (restored below).
+    struct OneBlasThread {
+        int before = ad::blas::num_threads();
+        OneBlasThread() { if (before != 1) ad::blas::set_num_threads(1); }
+        ~OneBlasThread() { if (before != 1) ad::blas::set_num_threads(before); }
+    } one_blas_thread;
+    ad::NoGrad no_grad;  // parallel_for runs every task with the caller's grad mode
+    ad::parallel_for(n_batches, nn::bpnn::num_threads(), [&](long k) {
+        const long lo = k * batch_size, hi = std::min(n, lo + batch_size);
+        std::vector<desc::System> part(frames.begin() + lo, frames.begin() + hi);
+        const Batch b = nn::bpnn::make_batch(part, model.hypers().cutoff);
+        const Tensor f = model.forward(b).last_layer_features;  // [hi - lo, P]
+        std::copy(f.data(), f.data() + (hi - lo) * P, phi.data() + lo * P);
+        if (n_atoms)
+            for (long s = 0; s < hi - lo; ++s) (*n_atoms)[static_cast<size_t>(lo + s)] = b.offsets[s + 1] - b.offsets[s];
+    });
+    return phi;
+}
+
 LlprCovariance soap_bpnn_llpr_covariance(const SoapBpnn& model, const std::vector<desc::System>& frames,
                                          long batch_size) {
     AD_CHECK(!frames.empty(), "llpr: expected training frames, got none");
     const long P = static_cast<long>(model.species().size()) * model.n_features();
     LlprCovariance cov(P);
-    ad::NoGrad no_grad;
-    for_batches(model, frames, batch_size, [&](const Batch& b, const std::vector<desc::System>&, size_t) {
-        cov.add(model.forward(b).last_layer_features, atom_counts(b));  // phi_s / N_s, as the per-atom loss
-    });
+    std::vector<long> counts;
+    const Tensor phi = soap_bpnn_last_layer_features(model, frames, batch_size, &counts);
+    cov.add(phi, counts);  // phi_s / N_s, as the per-atom loss
     return cov;
 }
 
