@@ -12,6 +12,8 @@
 // on the 200 test frames in batches of 8, against one force evaluation (energy_forces_stress) of
 // the same batches; median wall times, one thread. Goal <= 10x.
 // usage: bench_llpr [SHARED_DIR]   (default ../shared)
+#include <time.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -33,6 +35,12 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+double cpu_now() {  // process CPU time (all threads): less sensitive to other load than wall time
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
 
 double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
@@ -67,17 +75,19 @@ int main(int argc, char** argv) {
     const long bs = 8, reps = 7;
 
     std::printf("LLPR building blocks, ethanol, default hypers (S d = %ld last-layer features), batch 8, float64\n", P);
-    std::printf("  %-7s %-24s %10s  %-24s %s\n", "threads", "step", "s", "PyTorch peer W=32 (ratio)", "goal");
+    std::printf("  %-7s %-24s %10s  %-24s %s\n", "threads", "step", "s (wall)", "PyTorch peer W=32 (ratio)", "goal");
     const char* names[5] = {"collect_train_features", "FtF", "inverse", "test_features", "test_uncertainties"};
     for (int threads : {1, 2}) {
         nn::bpnn::set_num_threads(threads);
-        std::vector<std::vector<double>> t(6);
+        std::vector<std::vector<double>> t(6), cpu(2);
         for (long r = 0; r <= reps; ++r) {
             double s[5];
+            const double c0 = cpu_now();
             auto t0 = Clock::now();
             std::vector<long> counts;
             const ad::Tensor F = uq::soap_bpnn_last_layer_features(*model, train, bs, &counts);
             s[0] = since(t0);
+            const double c1 = cpu_now();
             t0 = Clock::now();
             uq::LlprCovariance cov(P);
             cov.add(F, counts);
@@ -91,7 +101,9 @@ int main(int argc, char** argv) {
             t0 = Clock::now();
             const ad::Tensor u = llpr.variance(Ft);
             s[4] = since(t0);
+            const double c2 = cpu_now();
             if (r == 0) continue;  // warm-up
+            cpu[0].push_back(c1 - c0), cpu[1].push_back(c2 - c0);
             double total = 0;
             for (int k = 0; k < 5; ++k) t[k].push_back(s[k]), total += s[k];
             t[5].push_back(total);
@@ -104,6 +116,8 @@ int main(int argc, char** argv) {
             std::printf("  %-7d %-24s %10.3g  %-24s %s\n", threads, name, ours, pr,
                         k == 5 && p > 0 ? (p / ours >= 5 ? ">= 5x peer: met" : ">= 5x peer: NOT met") : "");
         }
+        std::printf("  %-7d %-24s %10.3g  (CPU s of all threads: collect_train_features %.3g)\n", threads,
+                    "total, CPU", median(cpu[1]), median(cpu[0]));
     }
 
     // 128 members' energies + forces (+ sigma) against one force evaluation, one thread.

@@ -415,3 +415,26 @@ TEST_CASE("llpr_model: last-layer features of the covariance pass: forward()'s r
     CHECK(max_abs(uq::soap_bpnn_llpr_covariance(model, all, 3).matrix() - direct.matrix()) <
           1e-12 * (1 + max_abs(direct.matrix())));
 }
+
+TEST_CASE("llpr_model: the covariance pass's features equal forward()'s for periodic frames and deeper networks",
+          "[uq][llpr]") {
+    std::vector<desc::System> cu = frames("tests/data/cu-emt-6.xyz");
+    std::vector<desc::System> eth = frames("tests/data/ethanol-xtb-5.xyz");
+    for (bool layernorm : {true, false})
+        for (const auto* set : {&cu, &eth}) {
+            nn::bpnn::BpnnHypers h = tiny_hypers();
+            h.num_hidden_layers = 2;
+            h.layernorm = layernorm;
+            ad::Rng rng(5);
+            nn::bpnn::SoapBpnn model(h, desc::unique_numbers(*set), rng);
+            INFO("layernorm " << layernorm << ", " << (set == &cu ? "cu" : "ethanol"));
+            Tensor ref;
+            {
+                ad::NoGrad no_grad;
+                ref = model.forward(nn::bpnn::make_batch(*set, model.hypers().cutoff)).last_layer_features;
+            }
+            const Tensor got = uq::soap_bpnn_last_layer_features(model, *set, 2);
+            REQUIRE(got.shape() == ref.shape());
+            CHECK(max_abs(got - ref) < 1e-12 * (1 + max_abs(ref)));
+        }
+}
