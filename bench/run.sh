@@ -47,3 +47,9 @@ OPENBLAS_NUM_THREADS=1 "$B/bench/bench_bpnn_step" "$SHARED"
 # forces; also 900 trained + 100 validated) on 1 and 2 threads (forward_backward's chunks), beside
 # the PyTorch peer's epoch, and the peak RSS of a process running one epoch.
 OPENBLAS_NUM_THREADS=1 "$B/bench/bench_bpnn_epoch" "$SHARED"
+
+# LLPR building blocks (default hypers, untrained model, seed 0): last-layer features of the 1000
+# ethanol training frames, F^T F, the factorisation, the 200 test frames' features and
+# uncertainties, on 1 and 2 threads beside the PyTorch peer's "e." table (W = 32); and 128 members'
+# energies + forces (+ sigma) on the test frames against one force evaluation.
+OPENBLAS_NUM_THREADS=1 "$B/bench/bench_llpr" "$SHARED"

@@ -11,6 +11,8 @@
 #include "autodiff/error.hpp"
 #include "autodiff/graph.hpp"
 #include "autodiff/ops.hpp"
+#include "autodiff/parallel.hpp"
+#include "nn/bpnn/parallel.hpp"
 #include "nn/bpnn/zbl.hpp"
 #include "nn/layer_norm.hpp"
 #include "nn/linear.hpp"
@@ -42,12 +44,6 @@ void for_batches(const SoapBpnn& model, const std::vector<desc::System>& frames,
                                        frames.begin() + static_cast<long>(std::min(frames.size(), lo + bs)));
         f(nn::bpnn::make_batch(part, model.hypers().cutoff), part, lo);
     }
-}
-
-std::vector<long> atom_counts(const Batch& b) {
-    std::vector<long> n(static_cast<size_t>(b.n_structures()));
-    for (size_t s = 0; s < n.size(); ++s) n[s] = b.offsets[s + 1] - b.offsets[s];
-    return n;
 }
 
 // ---- the per-atom network of one species, found by name in the module tree (nn/bpnn/bpnn.hpp:
@@ -83,15 +79,119 @@ SpeciesNet species_net(const SoapBpnn& model, int Z) {
 
 // ---------------------------------------------------------------------------- covariance
 
+namespace {
+
+double row_mean(const double* x, long n) {
+    double a[4] = {0, 0, 0, 0};
+    long f = 0;
+    for (; f + 4 <= n; f += 4)
+        for (int q = 0; q < 4; ++q) a[q] += x[f + q];
+    for (; f < n; ++f) a[0] += x[f];
+    return ((a[0] + a[1]) + (a[2] + a[3])) / static_cast<double>(n);
+}
+
+double row_var(const double* x, long n, double m) {
+    double a[4] = {0, 0, 0, 0};
+    long f = 0;
+    for (; f + 4 <= n; f += 4)
+        for (int q = 0; q < 4; ++q) a[q] += (x[f + q] - m) * (x[f + q] - m);
+    for (; f < n; ++f) a[0] += (x[f] - m) * (x[f] - m);
+    return ((a[0] + a[1]) + (a[2] + a[3])) / static_cast<double>(n);
+}
+
+/// phi_s rows [n_structures, S d] of one batch written to out (no graph): the batch's SOAP values
+/// in one Soap::compute_many (no per-structure tensors, no concatenation), then per species its
+/// rows gathered and layer-normalised in one pass into one buffer, the hidden layers (and head) as
+/// one matmul each, and the rows summed per structure into the species' block.
+void batch_last_layer_features(const SoapBpnn& model, const std::vector<SpeciesNet>& nets, const Batch& b, double* out) {
+    const long n = b.n_atoms(), NS = b.n_structures(), D = model.soap().n_features(), d = model.n_features();
+    const long P = static_cast<long>(nets.size()) * d;
+    std::vector<std::vector<int>> numbers(static_cast<size_t>(NS));
+    std::vector<desc::Soap::Input> inputs(static_cast<size_t>(NS));
+    for (long s = 0; s < NS; ++s) {
+        const long lo = b.offsets[static_cast<size_t>(s)], hi = b.offsets[static_cast<size_t>(s) + 1];
+        numbers[static_cast<size_t>(s)].assign(b.numbers.begin() + lo, b.numbers.begin() + hi);
+        const Tensor& eps = b.strains[static_cast<size_t>(s)];
+        inputs[static_cast<size_t>(s)] = {&numbers[static_cast<size_t>(s)], b.positions.data() + 3 * lo,
+                                          &b.pairs[static_cast<size_t>(s)], eps.defined() ? eps.data() : nullptr};
+    }
+    const Tensor X = model.soap().compute_many(inputs, 1);  // [n, D]
+    std::fill(out, out + NS * P, 0.0);
+    for (size_t k = 0; k < nets.size(); ++k) {
+        const int Z = model.species()[k];
+        std::vector<long> idx;
+        for (long i = 0; i < n; ++i)
+            if (b.numbers[static_cast<size_t>(i)] == Z) idx.push_back(i);
+        if (idx.empty()) continue;
+        const long nz = static_cast<long>(idx.size());
+        Tensor U = Tensor::empty({nz, D});
+        const nn::LayerNorm* ln = nets[k].layernorm;
+        const double* g = ln && ln->weight().defined() ? ln->weight().data() : nullptr;
+        const double* be = ln && ln->bias().defined() ? ln->bias().data() : nullptr;
+        for (long r = 0; r < nz; ++r) {
+            const double* x = X.data() + idx[static_cast<size_t>(r)] * D;
+            double* u = U.data() + r * D;
+            if (!ln) {
+                std::copy(x, x + D, u);
+                continue;
+            }
+            const double m = row_mean(x, D), rs = 1.0 / std::sqrt(row_var(x, D, m) + ln->eps());
+            if (g)
+                for (long f = 0; f < D; ++f) u[f] = (x[f] - m) * rs * g[f] + be[f];
+            else
+                for (long f = 0; f < D; ++f) u[f] = (x[f] - m) * rs;
+        }
+        Tensor h = U;
+        for (const nn::Linear* layer : nets[k].layers) h = ad::silu(layer->forward(h));  // [nz, d]
+        AD_CHECK(h.dim(1) == d, "llpr: expected last-layer features of width " << d << ", got " << h.dim(1));
+        for (long r = 0; r < nz; ++r) {
+            const long i = idx[static_cast<size_t>(r)];
+            double* o = out + b.structure[static_cast<size_t>(i)] * P + static_cast<long>(k) * d;
+            const double* hr = h.data() + r * d;
+            for (long f = 0; f < d; ++f) o[f] += hr[f];
+        }
+    }
+}
+
+}  // namespace
+
+Tensor soap_bpnn_last_layer_features(const SoapBpnn& model, const std::vector<desc::System>& frames, long batch_size,
+                                     std::vector<long>* n_atoms) {
+    AD_CHECK(batch_size >= 1, "llpr: expected batch_size >= 1, got " << batch_size);
+    const long P = static_cast<long>(model.species().size()) * model.n_features();
+    const long n = static_cast<long>(frames.size());
+    Tensor phi = Tensor::empty({n, P});
+    if (n_atoms) n_atoms->assign(static_cast<size_t>(n), 0);
+    const long n_batches = (n + batch_size - 1) / batch_size;
+    // OpenBLAS's own threads split some reductions (dgemv): one thread on every thread count, so
+    // the rows are the same bits for any nn::bpnn::num_threads() (restored below).
+    struct OneBlasThread {
+        int before = ad::blas::num_threads();
+        OneBlasThread() { if (before != 1) ad::blas::set_num_threads(1); }
+        ~OneBlasThread() { if (before != 1) ad::blas::set_num_threads(before); }
+    } one_blas_thread;
+    std::vector<SpeciesNet> nets;
+    for (int Z : model.species()) nets.push_back(species_net(model, Z));
+    ad::NoGrad no_grad;  // parallel_for runs every task with the caller's grad mode
+    ad::parallel_for(n_batches, nn::bpnn::num_threads(), [&](long k) {
+        const long lo = k * batch_size, hi = std::min(n, lo + batch_size);
+        std::vector<desc::System> part(frames.begin() + lo, frames.begin() + hi);
+        const Batch b = nn::bpnn::make_batch(part, model.hypers().cutoff);
+        batch_last_layer_features(model, nets, b, phi.data() + lo * P);
+        if (n_atoms)
+            for (long s = 0; s < hi - lo; ++s) (*n_atoms)[static_cast<size_t>(lo + s)] = b.offsets[s + 1] - b.offsets[s];
+    });
+    return phi;
+}
+
 LlprCovariance soap_bpnn_llpr_covariance(const SoapBpnn& model, const std::vector<desc::System>& frames,
                                          long batch_size) {
     AD_CHECK(!frames.empty(), "llpr: expected training frames, got none");
     const long P = static_cast<long>(model.species().size()) * model.n_features();
     LlprCovariance cov(P);
-    ad::NoGrad no_grad;
-    for_batches(model, frames, batch_size, [&](const Batch& b, const std::vector<desc::System>&, size_t) {
-        cov.add(model.forward(b).last_layer_features, atom_counts(b));  // phi_s / N_s, as the per-atom loss
-    });
+    std::vector<long> counts;
+    const Tensor phi = soap_bpnn_last_layer_features(model, frames, batch_size, &counts);
+    cov.add(phi, counts);  // phi_s / N_s, as the per-atom loss
     return cov;
 }
 

@@ -109,7 +109,16 @@ std::vector<std::pair<std::string, ad::Tensor>> named_outputs(const LlprPredicti
 /// One output by name; an unknown or absent name is an error listing the available ones.
 ad::Tensor named_output(const LlprPrediction& prediction, const std::string& name);
 
-/// C = sum_s (phi_s / N_s)^T (phi_s / N_s) over `frames` (batches of batch_size, no graph).
+/// phi_s [n_structures, S d] of `frames` (the summed last-layer features, as forward()'s
+/// last_layer_features, to rounding), without a graph: per batch of batch_size one
+/// Soap::compute_many, per species one gather + LayerNorm pass and one matmul per layer; the batches run on nn::bpnn::num_threads() threads (ad::parallel_for, OpenBLAS kept
+/// to one thread), each writing its own rows: the same bits on any thread count. With n_atoms,
+/// also N_s per structure.
+ad::Tensor soap_bpnn_last_layer_features(const nn::bpnn::SoapBpnn& model, const std::vector<desc::System>& frames,
+                                         long batch_size, std::vector<long>* n_atoms = nullptr);
+
+/// C = sum_s (phi_s / N_s)^T (phi_s / N_s) over `frames` (soap_bpnn_last_layer_features, then
+/// one accumulation).
 LlprCovariance soap_bpnn_llpr_covariance(const nn::bpnn::SoapBpnn& model, const std::vector<desc::System>& frames,
                                          long batch_size);
 

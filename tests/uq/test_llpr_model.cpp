@@ -6,10 +6,12 @@
 // layer of 8) on the 20 ethanol test frames keep every case well under a second.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 
 #include "autodiff/ops.hpp"
 #include "descriptors/extxyz.hpp"
+#include "nn/bpnn/parallel.hpp"
 #include "nn/bpnn/trainer.hpp"
 #include "nn/tabular.hpp"
 #include "tests/cli/cli_helpers.hpp"
@@ -436,4 +438,58 @@ TEST_CASE("llpr_model: uncertainty_method laplace: evidence hypers on the per-at
     CHECK(back.laplace_hypers().lml == h.lml);
     CHECK(uq::without_llpr(c).metadata.count("llpr.laplace.sigma_noise") == 0);
     CHECK(uq::LlprModel::from_checkpoint(wrap(s).to_checkpoint()).uncertainty_method() == uq::UncertaintyMethod::llpr);
+}
+
+TEST_CASE("llpr_model: last-layer features of the covariance pass: forward()'s rows, same bits on 1 and 2 threads",
+          "[uq][llpr]") {
+    std::vector<desc::System> all = frames("tests/data/ethanol-xtb-20.xyz");
+    ad::Rng rng(3);
+    nn::bpnn::SoapBpnn model(tiny_hypers(), std::vector<int>{1, 6, 8}, rng);
+    const long P = 3 * model.n_features();
+    Tensor ref = Tensor::empty({static_cast<long>(all.size()), P});
+    {
+        ad::NoGrad no_grad;
+        Tensor f = model.forward(nn::bpnn::make_batch(all, model.hypers().cutoff)).last_layer_features;
+        std::copy(f.data(), f.data() + f.numel(), ref.data());
+    }
+    std::vector<Tensor> got;
+    for (int threads : {1, 2}) {
+        nn::bpnn::set_num_threads(threads);
+        std::vector<long> counts;
+        got.push_back(uq::soap_bpnn_last_layer_features(model, all, 3, &counts));  // 7 batches, last one of 2
+        REQUIRE(counts.size() == all.size());
+        for (long c : counts) CHECK(c == 9);
+    }
+    nn::bpnn::set_num_threads(0);
+    REQUIRE(got[0].shape() == ref.shape());
+    CHECK(max_abs(got[0] - ref) < 1e-12);
+    CHECK(std::equal(got[0].data(), got[0].data() + got[0].numel(), got[1].data()));  // same bits
+    // the covariance is their accumulation, phi_s / N_s
+    uq::LlprCovariance direct(P);
+    direct.add(ref, std::vector<long>(all.size(), 9));
+    CHECK(max_abs(uq::soap_bpnn_llpr_covariance(model, all, 3).matrix() - direct.matrix()) <
+          1e-12 * (1 + max_abs(direct.matrix())));
+}
+
+TEST_CASE("llpr_model: the covariance pass's features equal forward()'s for periodic frames and deeper networks",
+          "[uq][llpr]") {
+    std::vector<desc::System> cu = frames("tests/data/cu-emt-6.xyz");
+    std::vector<desc::System> eth = frames("tests/data/ethanol-xtb-5.xyz");
+    for (bool layernorm : {true, false})
+        for (const auto* set : {&cu, &eth}) {
+            nn::bpnn::BpnnHypers h = tiny_hypers();
+            h.num_hidden_layers = 2;
+            h.layernorm = layernorm;
+            ad::Rng rng(5);
+            nn::bpnn::SoapBpnn model(h, desc::unique_numbers(*set), rng);
+            INFO("layernorm " << layernorm << ", " << (set == &cu ? "cu" : "ethanol"));
+            Tensor ref;
+            {
+                ad::NoGrad no_grad;
+                ref = model.forward(nn::bpnn::make_batch(*set, model.hypers().cutoff)).last_layer_features;
+            }
+            const Tensor got = uq::soap_bpnn_last_layer_features(model, *set, 2);
+            REQUIRE(got.shape() == ref.shape());
+            CHECK(max_abs(got - ref) < 1e-12 * (1 + max_abs(ref)));
+        }
 }
