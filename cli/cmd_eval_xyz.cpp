@@ -70,42 +70,54 @@ void keep_references(desc::System& f) {
     }
 }
 
-namespace {
+void ErrorSums::add(double predicted, double reference) {
+    const double d = predicted - reference;
+    sq += d * d;
+    abs += std::abs(d);
+    ++n;
+    ref.push_back(reference);
+    pred.push_back(predicted);
+}
 
-struct Sums {
-    double sq = 0, abs = 0;
-    long n = 0;
-    std::vector<double> ref, pred;  // for the parity plots
-    void add(double predicted, double reference) {
-        const double d = predicted - reference;
-        sq += d * d;
-        abs += std::abs(d);
-        ++n;
-        ref.push_back(reference);
-        pred.push_back(predicted);
+double ErrorSums::rmse() const { return std::sqrt(sq / static_cast<double>(n)); }
+double ErrorSums::mae() const { return abs / static_cast<double>(n); }
+
+void EvalErrors::add_json(nn::Json& metrics) const {
+    for (const auto& [q, name] : {std::pair<const ErrorSums*, const char*>{&energy, "energy"}, {&forces, "forces"},
+                                  {&stress, "stress"}}) {
+        if (!q->n) continue;
+        const std::string suffix = q == &energy ? "_per_atom" : "";
+        metrics[std::string(name) + "_rmse" + suffix] = q->rmse();
+        metrics[std::string(name) + "_mae" + suffix] = q->mae();
     }
-    double rmse() const { return std::sqrt(sq / static_cast<double>(n)); }
-    double mae() const { return abs / static_cast<double>(n); }
-};
+}
 
-// --plot DIR: (path, SVG text) of a parity plot per quantity with references, values in meV.
-std::vector<std::pair<std::string, std::string>> parity_plots(const std::string& dir, const Sums& e, const Sums& f,
-                                                              const Sums& s) {
+void EvalErrors::print() const {
+    if (energy.n) std::printf("energy RMSE (per atom): %.2f meV, MAE: %.2f meV\n", 1e3 * energy.rmse(), 1e3 * energy.mae());
+    if (forces.n) std::printf("forces RMSE: %.2f meV/A, MAE: %.2f meV/A\n", 1e3 * forces.rmse(), 1e3 * forces.mae());
+    if (stress.n)
+        std::printf("stress RMSE: %.3f meV/A^3, MAE: %.3f meV/A^3\n", 1e3 * stress.rmse(), 1e3 * stress.mae());
+}
+
+std::vector<std::pair<std::string, std::string>> EvalErrors::parity_plots(const std::string& dir) const {
     std::vector<std::pair<std::string, std::string>> out;
-    auto add = [&](const Sums& q, const char* file, const std::string& title, const char* unit) {
+    auto add = [&](const ErrorSums& q, const char* file, const std::string& title, const char* unit) {
         if (!q.n) return;
-        std::vector<double> ref = q.ref, pred = q.pred;
-        for (double& v : ref) v *= 1e3;
-        for (double& v : pred) v *= 1e3;
-        out.push_back({join_path(dir, file), parity_svg(ref, pred, title, unit)});
+        std::vector<double> r = q.ref, p = q.pred;
+        for (double& v : r) v *= 1e3;
+        for (double& v : p) v *= 1e3;
+        out.push_back({join_path(dir, file), parity_svg(r, p, title, unit)});
     };
-    add(e, "energy_parity.svg", "energy per atom (" + std::to_string(e.n) + " structures)", "meV/atom");
-    add(f, "forces_parity.svg", "force components", "meV/\xC3\x85");
-    add(s, "stress_parity.svg", "stress components", "meV/\xC3\x85\xC2\xB3");
+    add(energy, "energy_parity.svg", "energy per atom (" + std::to_string(energy.n) + " structures)", "meV/atom");
+    add(forces, "forces_parity.svg", "force components", "meV/\xC3\x85");
+    add(stress, "stress_parity.svg", "stress components", "meV/\xC3\x85\xC2\xB3");
     return out;
 }
 
-}  // namespace
+void prepare_plot_dir(const std::string& dir) {
+    make_dirs(dir);
+    AD_CHECK(std::filesystem::is_directory(dir), dir << ": expected a directory for --plot, got a file");
+}
 
 bool is_structure_file_args(const Args& args) {
     long positional = 0;
@@ -166,7 +178,7 @@ int cmd_eval_xyz(const Args& args) {
     const std::vector<ad::Tensor>&ref_forces = ef.ref_forces, &ref_stress = ef.ref_stress;
 
     // ---- predictions (timed) and metrics
-    Sums e, fo, st;
+    EvalErrors errors;
     long n_atoms = 0;
     double seconds = 0;
     const size_t bs = 8;
@@ -187,11 +199,11 @@ int cmd_eval_xyz(const Args& args) {
             for (long c = 0; c < 3 * n; ++c) forces.data()[c] = pred.forces[3 * first + c];
             ad::Tensor stress = ad::Tensor::zeros({3, 3});
             for (long c = 0; c < 9; ++c) stress.data()[c] = pred.stress[9 * static_cast<long>(k) + c];
-            if (ref_energy[s]) e.add(energy / static_cast<double>(n), *ref_energy[s] / static_cast<double>(n));
+            if (ref_energy[s]) errors.energy.add(energy / static_cast<double>(n), *ref_energy[s] / static_cast<double>(n));
             if (ref_forces[s].defined())
-                for (long c = 0; c < 3 * n; ++c) fo.add(forces[c], ref_forces[s][c]);
+                for (long c = 0; c < 3 * n; ++c) errors.forces.add(forces[c], ref_forces[s][c]);
             if (ref_stress[s].defined())
-                for (long c = 0; c < 9; ++c) st.add(stress[c], ref_stress[s][c]);
+                for (long c = 0; c < 9; ++c) errors.stress.add(stress[c], ref_stress[s][c]);
             o.set_energy(energy);
             o.set_forces(forces);
             if (o.any_pbc()) o.set_stress(stress);
@@ -201,26 +213,13 @@ int cmd_eval_xyz(const Args& args) {
     nn::Json metrics = nn::Json::object();
     metrics["n_structures"] = static_cast<double>(frames.size());
     metrics["n_atoms"] = static_cast<double>(n_atoms);
-    if (e.n) {
-        metrics["energy_rmse_per_atom"] = e.rmse();
-        metrics["energy_mae_per_atom"] = e.mae();
-    }
-    if (fo.n) {
-        metrics["forces_rmse"] = fo.rmse();
-        metrics["forces_mae"] = fo.mae();
-    }
-    if (st.n) {
-        metrics["stress_rmse"] = st.rmse();
-        metrics["stress_mae"] = st.mae();
-    }
+    errors.add_json(metrics);
     metrics["atoms_per_second"] = seconds > 0 ? static_cast<double>(n_atoms) / seconds : 0.0;
 
     std::vector<std::pair<std::string, std::string>> plots;  // made first: a bad value stops before any write
     if (p.has("--plot")) {
-        plots = parity_plots(p.get("--plot"), e, fo, st);
-        make_dirs(p.get("--plot"));
-        AD_CHECK(std::filesystem::is_directory(p.get("--plot")),
-                 p.get("--plot") << ": expected a directory for --plot, got a file");
+        plots = errors.parity_plots(p.get("--plot"));
+        prepare_plot_dir(p.get("--plot"));
     }
     desc::write_extxyz(out_path, out);
     for (const auto& [path, svg] : plots) write_file_atomic(path, svg);
@@ -229,9 +228,7 @@ int cmd_eval_xyz(const Args& args) {
     } else {
         std::printf("%zu structures, %ld atoms: predictions written to %s (%.0f atoms/s)\n", frames.size(), n_atoms,
                     out_path.c_str(), metrics["atoms_per_second"].as_number());
-        if (e.n) std::printf("energy RMSE (per atom): %.2f meV, MAE: %.2f meV\n", 1e3 * e.rmse(), 1e3 * e.mae());
-        if (fo.n) std::printf("forces RMSE: %.2f meV/A, MAE: %.2f meV/A\n", 1e3 * fo.rmse(), 1e3 * fo.mae());
-        if (st.n) std::printf("stress RMSE: %.3f meV/A^3, MAE: %.3f meV/A^3\n", 1e3 * st.rmse(), 1e3 * st.mae());
+        errors.print();
         for (const auto& pl : plots) std::printf("plot written to %s\n", pl.first.c_str());
     }
     return 0;

@@ -6,7 +6,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <optional>
 
 #include "autodiff/error.hpp"
@@ -23,18 +22,6 @@
 namespace cli {
 
 namespace {
-
-struct Sums {
-    double sq = 0, abs = 0;
-    long n = 0;
-    void add(double d) {
-        sq += d * d;
-        abs += std::abs(d);
-        ++n;
-    }
-    double rmse() const { return std::sqrt(sq / static_cast<double>(n)); }
-    double mae() const { return abs / static_cast<double>(n); }
-};
 
 std::string join_numbers(const double* x, long n) {
     std::string s;
@@ -84,9 +71,8 @@ int cmd_eval_llpr_xyz(const Args& args) {
     const std::vector<ad::Tensor>&ref_forces = ef.ref_forces, &ref_stress = ef.ref_stress;
 
     // ---- predictions (timed) and the per-entry lists the metrics need
-    Sums e, fo, st;
+    EvalErrors errors;  // energy per atom, forces, stress (metrics and parity plots as plain eval)
     std::vector<double> E, E_sigma, E_ref, F, F_sigma, F_ref, Ek_mean, Ek_sigma;
-    std::vector<double> e_pred, e_ref, f_pred, f_ref, s_pred, s_ref;  // parity plots (per atom, components)
     double sigma_sum = 0, f_sigma_sum = 0;  // for the uncertainty means, with or without references
     long n_atoms = 0;
     double seconds = 0;
@@ -113,9 +99,7 @@ int cmd_eval_llpr_xyz(const Args& args) {
             if (K > 0)
                 for (long c = 0; c < 3 * n; ++c) f_sigma_sum += pred.forces_uncertainty[3 * first + c];
             if (ref_energy[fs]) {
-                e.add((energy - *ref_energy[fs]) / static_cast<double>(n));
-                e_pred.push_back(energy / static_cast<double>(n));
-                e_ref.push_back(*ref_energy[fs] / static_cast<double>(n));
+                errors.energy.add(energy / static_cast<double>(n), *ref_energy[fs] / static_cast<double>(n));
                 E.push_back(energy);
                 E_sigma.push_back(sigma);
                 E_ref.push_back(*ref_energy[fs]);
@@ -130,9 +114,7 @@ int cmd_eval_llpr_xyz(const Args& args) {
             }
             if (ref_forces[fs].defined())
                 for (long c = 0; c < 3 * n; ++c) {
-                    fo.add(forces[c] - ref_forces[fs][c]);
-                    f_pred.push_back(forces[c]);
-                    f_ref.push_back(ref_forces[fs][c]);
+                    errors.forces.add(forces[c], ref_forces[fs][c]);
                     if (K > 0) {
                         F.push_back(forces[c]);
                         F_sigma.push_back(pred.forces_uncertainty[3 * first + c]);
@@ -140,11 +122,7 @@ int cmd_eval_llpr_xyz(const Args& args) {
                     }
                 }
             if (ref_stress[fs].defined())
-                for (long c = 0; c < 9; ++c) {
-                    st.add(stress[c] - ref_stress[fs][c]);
-                    s_pred.push_back(stress[c]);
-                    s_ref.push_back(ref_stress[fs][c]);
-                }
+                for (long c = 0; c < 9; ++c) errors.stress.add(stress[c], ref_stress[fs][c]);
             o.set_energy(energy);
             o.set_forces(forces);
             if (o.any_pbc()) o.set_stress(stress);
@@ -165,18 +143,7 @@ int cmd_eval_llpr_xyz(const Args& args) {
     metrics["n_structures"] = static_cast<double>(frames.size());
     metrics["n_atoms"] = static_cast<double>(n_atoms);
     metrics["num_ensemble_members"] = static_cast<double>(K);
-    if (e.n) {
-        metrics["energy_rmse_per_atom"] = e.rmse();
-        metrics["energy_mae_per_atom"] = e.mae();
-    }
-    if (fo.n) {
-        metrics["forces_rmse"] = fo.rmse();
-        metrics["forces_mae"] = fo.mae();
-    }
-    if (st.n) {
-        metrics["stress_rmse"] = st.rmse();
-        metrics["stress_mae"] = st.mae();
-    }
+    errors.add_json(metrics);
     const auto as_tensor = [](const std::vector<double>& v) {
         return ad::tensor({static_cast<long>(v.size())}, v);
     };
@@ -198,6 +165,7 @@ int cmd_eval_llpr_xyz(const Args& args) {
     std::vector<std::pair<std::string, std::string>> plots;
     if (p.has("--plot")) {
         const std::string dir = p.get("--plot");
+        plots = errors.parity_plots(dir);
         const auto mev = [](std::vector<double> v) {
             for (double& x : v) x *= 1e3;
             return v;
@@ -207,16 +175,6 @@ int cmd_eval_llpr_xyz(const Args& args) {
             for (size_t q = 0; q < a.size(); ++q) err[q] = 1e3 * std::fabs(a[q] - b[q]);
             return err;
         };
-        if (!e_ref.empty())
-            plots.push_back({join_path(dir, "energy_parity.svg"),
-                             parity_svg(mev(e_ref), mev(e_pred),
-                                        "energy per atom (" + std::to_string(e_ref.size()) + " structures)", "meV/atom")});
-        if (!f_ref.empty())
-            plots.push_back({join_path(dir, "forces_parity.svg"),
-                             parity_svg(mev(f_ref), mev(f_pred), "force components", "meV/\xC3\x85")});
-        if (!s_ref.empty())
-            plots.push_back({join_path(dir, "stress_parity.svg"),
-                             parity_svg(mev(s_ref), mev(s_pred), "stress components", "meV/\xC3\x85\xC2\xB3")});
         if (!E.empty())
             plots.push_back({join_path(dir, "energy_calibration.svg"),
                              calibration_svg(abs_errors(E, E_ref), mev(E_sigma),
@@ -227,8 +185,7 @@ int cmd_eval_llpr_xyz(const Args& args) {
                              calibration_svg(abs_errors(F, F_ref), mev(F_sigma),
                                              "force components, \xCF\x83 of " + std::to_string(K) + " members",
                                              "meV/\xC3\x85")});
-        make_dirs(dir);
-        AD_CHECK(std::filesystem::is_directory(dir), dir << ": expected a directory for --plot, got a file");
+        prepare_plot_dir(dir);
     }
     desc::write_extxyz(out_path, out);
     for (const auto& [path, svg] : plots) write_file_atomic(path, svg);
@@ -238,9 +195,7 @@ int cmd_eval_llpr_xyz(const Args& args) {
         std::printf("%zu structures, %ld atoms: predictions with LLPR uncertainties (%ld ensemble members) written to "
                     "%s (%.0f atoms/s)\n",
                     frames.size(), n_atoms, K, out_path.c_str(), metrics["atoms_per_second"].as_number());
-        if (e.n) std::printf("energy RMSE (per atom): %.2f meV, MAE: %.2f meV\n", 1e3 * e.rmse(), 1e3 * e.mae());
-        if (fo.n) std::printf("forces RMSE: %.2f meV/A, MAE: %.2f meV/A\n", 1e3 * fo.rmse(), 1e3 * fo.mae());
-        if (st.n) std::printf("stress RMSE: %.3f meV/A^3, MAE: %.3f meV/A^3\n", 1e3 * st.rmse(), 1e3 * st.mae());
+        errors.print();
         for (const auto& [k, v] : uq) std::printf("%s: %.6g\n", k.c_str(), v);
         if (uq.empty()) std::printf("energy_uncertainty_mean: %.6g\n", metrics["energy_uncertainty_mean"].as_number());
         for (const auto& pl : plots) std::printf("plot written to %s\n", pl.first.c_str());
