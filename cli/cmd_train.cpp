@@ -18,29 +18,17 @@ int cmd_train(const Args& args) {
     if (p.positional.size() != 1) throw UsageError{"expected one options file\n" + usage};
     if (p.has("--init") && p.has("--restart")) throw UsageError{"--init and --restart exclude each other\n" + usage};
     TrainRun run;
-    const std::string architecture = Options::from_file(p.positional[0]).get_string("architecture.name", "");
-    if (architecture == "llpr") {
-        run.output_path = p.get("-o", "model.ckpt");
-        run.init_path = p.get("--init");
-        run.restart_path = p.get("--restart");
-        run.run_dir = p.get("--run-dir");
-        train_llpr(read_llpr_options(p.positional[0]), run);
-        return 0;
-    }
-    if (architecture == "soap_bpnn") {
-        run.output_path = p.get("-o", "model.ckpt");
-        run.init_path = p.get("--init");
-        run.restart_path = p.get("--restart");
-        run.run_dir = p.get("--run-dir");
-        train_bpnn(read_bpnn_options(p.positional[0]), run);
-        return 0;
-    }
-    TrainOptions options = read_train_options(p.positional[0]);
     run.output_path = p.get("-o", "model.ckpt");
     run.init_path = p.get("--init");
     run.restart_path = p.get("--restart");
     run.run_dir = p.get("--run-dir");
-    train_tabular(options, run);
+    const std::string architecture = Options::from_file(p.positional[0]).get_string("architecture.name", "");
+    if (architecture == "llpr")
+        train_llpr(read_llpr_options(p.positional[0]), run);
+    else if (architecture == "soap_bpnn")
+        train_bpnn(read_bpnn_options(p.positional[0]), run);
+    else
+        train_tabular(read_train_options(p.positional[0]), run);
     return 0;
 }
 

@@ -7,10 +7,19 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "autodiff/error.hpp"
 
 namespace cli {
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    AD_CHECK(in.good(), path << ": expected a readable file, got an error opening it");
+    std::ostringstream os;
+    os << in.rdbuf();
+    return os.str();
+}
 
 void make_dirs(const std::string& path) {
     std::string cur;

@@ -9,6 +9,8 @@ namespace cli {
 
 /// Writes `content` to path + ".tmp" and renames it over path (autodiff/io.hpp).
 using ad::write_file_atomic;
+/// The whole file as bytes; one-line error naming the path when it cannot be opened.
+std::string read_file(const std::string& path);
 /// mkdir -p
 void make_dirs(const std::string& path);
 bool file_exists(const std::string& path);

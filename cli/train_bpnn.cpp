@@ -21,14 +21,6 @@ namespace cli {
 
 namespace {
 
-std::string read_all(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    AD_CHECK(in.good(), path << ": expected a readable file, got an error opening it");
-    std::ostringstream os;
-    os << in.rdbuf();
-    return os.str();
-}
-
 void append(std::string& s, const char* format, const char* what, const char* name, double value) {
     char buf[256];
     int n = std::snprintf(buf, sizeof buf, format, what, name, value);
@@ -169,7 +161,7 @@ TrainResult train_bpnn(const BpnnTrainOptions& o, const TrainRun& run) {
     TrainResult result;
     result.run_dir = run.run_dir.empty() ? make_run_dir("outputs") : run.run_dir;
     make_dirs(result.run_dir);
-    write_file_atomic(join_path(result.run_dir, "options.toml"), read_all(o.options_path));
+    write_file_atomic(join_path(result.run_dir, "options.toml"), read_file(o.options_path));
     write_file_atomic(join_path(result.run_dir, "options_restart.toml"),
                       o.to_toml(BpnnTrainOptions::PathStyle::absolute));
     std::printf("soap_bpnn: %zu training, %zu validation, %zu test structures; run folder %s\n", train.size(),

@@ -4,10 +4,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <numeric>
 #include <random>
-#include <sstream>
 
 #include "autodiff/error.hpp"
 #include "cli/eval_llpr.hpp"
@@ -19,14 +17,6 @@
 namespace cli {
 
 namespace {
-
-std::string read_all(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    AD_CHECK(in.good(), path << ": expected a readable file, got an error opening it");
-    std::ostringstream os;
-    os << in.rdbuf();
-    return os.str();
-}
 
 }  // namespace
 
@@ -74,7 +64,7 @@ TrainResult train_llpr(const LlprTrainOptions& o, const TrainRun& run) {
     TrainResult result;
     result.run_dir = run.run_dir.empty() ? make_run_dir("outputs") : run.run_dir;
     make_dirs(result.run_dir);
-    write_file_atomic(join_path(result.run_dir, "options.toml"), read_all(o.options_path));
+    write_file_atomic(join_path(result.run_dir, "options.toml"), read_file(o.options_path));
     const long P = wrapped.llpr().n_features();
     char buf[512];
     std::snprintf(buf, sizeof buf, "llpr: %zu training, %zu validation, %zu test structures; model %s; run folder %s",
