@@ -13,8 +13,14 @@
 #include "autodiff/gradcheck.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/random.hpp"
+#include "descriptors/extxyz.hpp"
 
 namespace testing {
+
+/// The frames of tests/data/<name> (found from this header's path, whatever the working directory).
+inline std::vector<desc::System> test_frames(const std::string& name) {
+    return desc::read_extxyz((std::filesystem::path(__FILE__).parent_path() / "data" / name).string());
+}
 
 /// A fresh directory under /tmp, removed with its contents at scope exit.
 struct TempDir {

@@ -17,6 +17,7 @@
 #include "descriptors/neighbor_list.hpp"
 #include "descriptors/soap.hpp"
 #include "tests/descriptors/soap_test_helpers.hpp"
+#include "tests/helpers.hpp"
 
 using ad::Tensor;
 
@@ -264,9 +265,7 @@ TEST_CASE("soap: the spline calculator equals the exact (std::sph_bessel) one", 
 }
 
 TEST_CASE("soap: compute_many and transpose_apply_many equal the per-structure results, bit for bit, on 1-3 threads", "[descriptors][soap]") {
-    auto data = [](const char* name) {
-        return desc::read_extxyz((std::filesystem::path(__FILE__).parent_path().parent_path() / "data" / name).string());
-    };
+    const auto data = testing::test_frames;
     std::vector<desc::System> frames = data("ethanol-xtb-5.xyz");
     for (const auto& f : data("cu-emt-6.xyz")) frames.push_back(f);  // periodic, with strain below
     desc::SoapHypers h = small_hypers({1, 6, 8, 29});

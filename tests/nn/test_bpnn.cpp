@@ -22,13 +22,8 @@ using testing::AllClose;
 
 namespace {
 
-std::vector<desc::System> read_data(const std::string& name) {
-    auto path = std::filesystem::path(__FILE__).parent_path().parent_path() / "data" / name;
-    return desc::read_extxyz(path.string());
-}
-
-desc::System ethanol() { return read_data("ethanol-xtb-5.xyz").at(0); }
-desc::System copper() { return read_data("cu-emt-6.xyz").at(1); }  // strained32: 32 Cu, periodic
+desc::System ethanol() { return testing::test_frames("ethanol-xtb-5.xyz").at(0); }
+desc::System copper() { return testing::test_frames("cu-emt-6.xyz").at(1); }  // strained32: 32 Cu, periodic
 
 BpnnHypers tiny_hypers() {
     BpnnHypers h;
@@ -157,7 +152,7 @@ TEST_CASE("bpnn: parameters are named per species and shaped D -> d -> d -> 1", 
 }
 
 TEST_CASE("bpnn: values at init are finite, reproducible, batch-independent and permutation-invariant", "[nn][bpnn]") {
-    auto frames = read_data("ethanol-xtb-5.xyz");
+    auto frames = testing::test_frames("ethanol-xtb-5.xyz");
     frames.resize(3);
     ad::Rng rng(42), rng_again(42);
     SoapBpnn model(BpnnHypers{}, {1, 6, 8}, rng), again(BpnnHypers{}, {1, 6, 8}, rng_again);
@@ -213,7 +208,7 @@ TEST_CASE("bpnn: last-layer features are species-blocked and the energy is linea
             CHECK(sd[12].second.shape() == ad::Shape{4, 4});
             CHECK(sd.back().first == "last_layers.8.weight");
         }
-        auto frames = read_data("ethanol-xtb-5.xyz");
+        auto frames = testing::test_frames("ethanol-xtb-5.xyz");
         Batch batch = nn::bpnn::make_batch(frames, h.cutoff);
         ad::NoGrad no_grad;
         nn::bpnn::Output out = model.forward(batch);
@@ -343,9 +338,9 @@ TEST_CASE("bpnn: energies are rotation and translation invariant; forces rotate 
 TEST_CASE("bpnn: gradient of an energy + force + stress loss w.r.t. parameters passes finite differences", "[nn][bpnn]") {
     // Tiny model (L = 2, N_r = 2, 4 neurons): every parameter tensor is probed (6 random directions
     // for tensors above 64 elements), in place, by nn_testing::inplace_gradcheck.
-    auto frames = read_data("ethanol-xtb-5.xyz");
+    auto frames = testing::test_frames("ethanol-xtb-5.xyz");
     frames.resize(2);
-    frames.push_back(read_data("cu_fcc4.xyz").at(0));  // periodic: a stress term
+    frames.push_back(testing::test_frames("cu_fcc4.xyz").at(0));  // periodic: a stress term
     BpnnHypers h = tiny_hypers();
     h.energy_head = nn::bpnn::Head::mlp;  // every kind of layer on the path
     ad::Rng rng(42);
@@ -400,7 +395,7 @@ TEST_CASE("bpnn: composition baseline recovers known per-species energies", "[nn
     CHECK(std::fabs(col.weights.at(1) / col.weights.at(8) - 6.0) < 1e-10);
 
     // Batch baseline.
-    Batch batch = nn::bpnn::make_batch(read_data("ethanol-xtb-5.xyz"), 5.0);
+    Batch batch = nn::bpnn::make_batch(testing::test_frames("ethanol-xtb-5.xyz"), 5.0);
     Tensor b = fit.baseline(batch);
     REQUIRE(b.shape() == ad::Shape{5});
     CHECK(std::fabs(b[0] - (2 * truth.at(6) + 6 * truth.at(1) + truth.at(8))) < 1e-9);
@@ -428,7 +423,7 @@ TEST_CASE("bpnn: checkpoint round trip is exact, with hypers, species and compos
         CHECK(a[k].first == b[k].first);
         CHECK_THAT(b[k].second, AllClose(a[k].second, 0, 0));
     }
-    Batch batch = nn::bpnn::make_batch(read_data("ethanol-xtb-5.xyz"), 3.7);
+    Batch batch = nn::bpnn::make_batch(testing::test_frames("ethanol-xtb-5.xyz"), 3.7);
     ad::NoGrad no_grad;
     CHECK_THAT(loaded->forward(batch).energies, AllClose(model.forward(batch).energies, 0, 0));
 
@@ -457,7 +452,7 @@ TEST_CASE("bpnn: energy scaler is the RMS of the residual energies; predictions 
 }
 
 TEST_CASE("bpnn: a mixed batch gives each structure's own energies, forces and stress; errors", "[nn][bpnn]") {
-    std::vector<desc::System> frames = {ethanol(), read_data("cu_fcc4.xyz").at(0), read_data("ethanol-xtb-5.xyz").at(3)};
+    std::vector<desc::System> frames = {ethanol(), testing::test_frames("cu_fcc4.xyz").at(0), testing::test_frames("ethanol-xtb-5.xyz").at(3)};
     ad::Rng rng(42);
     SoapBpnn model(tiny_hypers(), {1, 6, 8, 29}, rng);
     auto all = model.energy_forces_stress(nn::bpnn::make_batch(frames, 4.0), ad::CreateGraph::no);

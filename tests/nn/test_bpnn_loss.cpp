@@ -16,8 +16,7 @@ using namespace nn::bpnn;
 
 namespace {
 std::vector<desc::System> cu_frames() {
-    auto path = std::filesystem::path(__FILE__).parent_path().parent_path() / "data" / "cu-emt-6.xyz";
-    auto frames = desc::read_extxyz(path.string());
+    auto frames = testing::test_frames("cu-emt-6.xyz");
     frames.resize(2);  // bulk32 and strained32: periodic, with energy, forces and stress
     return frames;
 }

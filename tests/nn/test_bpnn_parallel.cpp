@@ -18,11 +18,6 @@ using testing::AllClose;
 
 namespace {
 
-std::vector<desc::System> read_data(const std::string& name) {
-    auto path = std::filesystem::path(__FILE__).parent_path().parent_path() / "data" / name;
-    return desc::read_extxyz(path.string());
-}
-
 nn::bpnn::BpnnHypers small_hypers() {
     nn::bpnn::BpnnHypers h;
     h.cutoff = 4.0;
@@ -57,7 +52,7 @@ Run run(const SoapBpnn& model, const Batch& b, const nn::bpnn::Targets& t, const
 }  // namespace
 
 TEST_CASE("bpnn parallel: chunks are contiguous, cover the batch, and have about equal atoms", "[nn][bpnn][parallel]") {
-    auto frames = read_data("ethanol-xtb-20.xyz");
+    auto frames = testing::test_frames("ethanol-xtb-20.xyz");
     frames.resize(8);
     Batch b = nn::bpnn::make_batch(frames, 5.0);
     // 72 atoms x 2556 features = 184k entries > 131k: 2 chunks of 4 ethanol molecules
@@ -82,9 +77,9 @@ TEST_CASE("bpnn parallel: chunks are contiguous, cover the batch, and have about
 TEST_CASE("bpnn parallel: forward_backward is the same for any thread count and equals the whole-batch graph",
           "[nn][bpnn][parallel]") {
     // ethanol (forces) + periodic Cu (forces and stress: every loss term is used)
-    auto frames = read_data("ethanol-xtb-20.xyz");
+    auto frames = testing::test_frames("ethanol-xtb-20.xyz");
     frames.resize(5);
-    for (const auto& f : read_data("cu-emt-6.xyz")) {
+    for (const auto& f : testing::test_frames("cu-emt-6.xyz")) {
         if (frames.size() == 8) break;
         frames.push_back(f);
     }
