@@ -163,7 +163,7 @@ int cmd_eval_xyz(const Args& args) {
     const std::string out_path = p.get("-o", "predictions.xyz");
 
     nn::Checkpoint ckpt = nn::load_checkpoint(model_path);
-    if (uq::holds_llpr(ckpt)) return cmd_eval_llpr_xyz(args);  // an LLPR-wrapped model (cli/eval_llpr)
+    if (uq::holds_llpr(ckpt)) return cmd_eval_llpr_xyz(p, ckpt);  // an LLPR-wrapped model (cli/eval_llpr)
     std::map<int, double> composition_weights;
     double energy_scale = 1.0;
     auto model = nn::bpnn::SoapBpnn::from_checkpoint(ckpt, &composition_weights, &energy_scale);

@@ -31,8 +31,6 @@ std::string join_numbers(const double* x, long n) {
 
 }  // namespace
 
-bool is_llpr_model_file(const std::string& path) { return uq::holds_llpr(nn::load_checkpoint(path)); }
-
 std::vector<std::pair<std::string, double>> uq_metrics(const std::string& prefix, const ad::Tensor& mean,
                                                        const ad::Tensor& sigma, const ad::Tensor& reference) {
     ad::NoGrad no_grad;
@@ -51,15 +49,11 @@ std::vector<std::pair<std::string, double>> uq_metrics(const std::string& prefix
     return m;
 }
 
-int cmd_eval_llpr_xyz(const Args& args) {
-    const std::string usage =
-        "usage: atomgrad eval MODEL.ckpt STRUCTURES.xyz [-o predictions.xyz] [--json] [--plot DIR]";
-    ParsedArgs p = parse_args(args, {"-o", "--plot"}, {"--json"}, usage);
-    if (p.positional.size() != 2) throw UsageError{"expected a model and a structure file\n" + usage};
-    const std::string model_path = p.positional[0], data_path = p.positional[1];
+int cmd_eval_llpr_xyz(const ParsedArgs& p, const nn::Checkpoint& ckpt) {
+    const std::string data_path = p.positional[1];
     const std::string out_path = p.get("-o", "predictions.xyz");
 
-    uq::LlprModel wrapped = uq::LlprModel::load(model_path);
+    uq::LlprModel wrapped = uq::LlprModel::from_checkpoint(ckpt);
     std::vector<desc::System> frames = desc::read_extxyz(data_path);
     AD_CHECK(!frames.empty(), data_path << ": expected at least one frame, got none");
     const long K = wrapped.n_members();

@@ -15,12 +15,13 @@
 
 #include "autodiff/tensor.hpp"
 #include "cli/commands.hpp"
+#include "nn/checkpoint.hpp"
 
 namespace cli {
 
-/// True when `path` is a checkpoint that holds an LLPR-wrapped model.
-bool is_llpr_model_file(const std::string& path);
-int cmd_eval_llpr_xyz(const Args& args);
+/// The eval of an LLPR-wrapped checkpoint `ckpt` (already loaded by cmd_eval_xyz, which parsed
+/// the arguments `p`: MODEL.ckpt STRUCTURES.xyz, -o, --json, --plot).
+int cmd_eval_llpr_xyz(const ParsedArgs& p, const nn::Checkpoint& ckpt);
 
 /// The UQ metrics above with names prefixed by `prefix` ("energy_"): prediction mean, sigma and
 /// reference of one shape (n >= 2 entries, sigma > 0).
