@@ -58,31 +58,25 @@ std::string data_path(const Options& o, const std::string& key) {
 }
 
 // Inputs and targets of a table for the model: x [n, d]; regression y [n, C]; classification
-// labels as doubles [n].
-struct Data {
-    ad::Tensor x, y;
-    std::vector<long> labels;
+// labels, also as doubles in y [n] (what the posteriors' fit takes).
+struct Data : Split {
     bool has_targets = false;
 };
 
 Data take(const Table& t, const nn::TabularSpec& spec, bool need_targets) {
     Data d;
-    d.x = t.select(spec.features);
     bool present = true;
     for (const auto& name : spec.targets)
         if (std::find(t.columns.begin(), t.columns.end(), name) == t.columns.end()) present = false;
+    if (!present && need_targets) t.column(spec.targets[0]);  // throws naming the missing column
     if (!present) {
-        if (need_targets) t.column(spec.targets[0]);  // throws naming the missing column
+        d.x = t.select(spec.features);
         return d;
     }
+    const bool classification = spec.task == nn::Task::classification;
+    static_cast<Split&>(d) = take_columns(t, spec.features, spec.targets, classification, spec.n_classes);
     d.has_targets = true;
-    if (spec.task == nn::Task::classification) {
-        d.labels = t.labels(spec.targets[0], spec.n_classes);
-        std::vector<double> v(d.labels.begin(), d.labels.end());
-        d.y = ad::tensor(v);
-    } else {
-        d.y = t.select(spec.targets);
-    }
+    if (classification) d.y = ad::tensor(std::vector<double>(d.labels.begin(), d.labels.end()));
     return d;
 }
 

@@ -136,4 +136,15 @@ void write_csv(const std::string& path, const std::vector<std::string>& columns,
     write_file_atomic(path, os.str());
 }
 
+Split take_columns(const Table& t, const std::vector<std::string>& features, const std::vector<std::string>& targets,
+                   bool classification, long n_classes) {
+    Split s;
+    s.x = t.select(features);
+    if (classification)
+        s.labels = t.labels(targets.at(0), n_classes);
+    else
+        s.y = t.select(targets);
+    return s;
+}
+
 }  // namespace cli

@@ -25,6 +25,19 @@ struct Table {
     std::vector<long> labels(const std::string& name, long n_classes = 0) const;
 };
 
+/// Features and targets of a table, as the tabular models take them.
+struct Split {
+    ad::Tensor x;              ///< [n, d] features
+    ad::Tensor y;              ///< [n, t] targets (regression); undefined for classification
+    std::vector<long> labels;  ///< [n] class labels (classification)
+    long n() const { return x.dim(0); }
+};
+
+/// The `features` columns as x and the `targets` columns as y (regression), or the one target
+/// column as labels in [0, n_classes) (classification). A missing column throws naming it.
+Split take_columns(const Table& t, const std::vector<std::string>& features, const std::vector<std::string>& targets,
+                   bool classification, long n_classes);
+
 /// Reads a CSV file. Rejects an empty file, a header without data rows, ragged rows, cells
 /// that are not finite numbers and duplicate column names. A UTF-8 byte order mark is skipped.
 Table read_csv(const std::string& path);

@@ -27,16 +27,6 @@ namespace cli {
 
 namespace {
 
-Split take(const Table& t, const std::vector<std::string>& features, const TrainOptions& o, long n_classes) {
-    Split s;
-    s.x = t.select(features);
-    if (o.task == "classification")
-        s.labels = t.labels(o.targets[0], n_classes);
-    else
-        s.y = t.select(o.targets);
-    return s;
-}
-
 Split rows(const Split& s, const std::vector<long>& idx) {
     Split out;
     out.x = ad::index_select(s.x, 0, idx);
@@ -96,7 +86,7 @@ RunData load_run_data(const TrainOptions& o) {
         AD_CHECK(n_classes >= 2, train_table.path << ": expected at least 2 classes in column '" << o.targets[0]
                                                   << "', got " << n_classes);
     }
-    Split all = take(train_table, features, o, n_classes);
+    Split all = take_columns(train_table, features, o.targets, o.task == "classification", n_classes);
 
     // Validation and test splits: a file, or a fraction of the training rows (seeded).
     ad::Rng split_rng(static_cast<uint64_t>(o.seed));
@@ -116,11 +106,11 @@ RunData load_run_data(const TrainOptions& o) {
     Split val, test;
     bool have_val = o.validation.kind != DataSource::Kind::none, have_test = o.test.kind != DataSource::Kind::none;
     if (o.validation.kind == DataSource::Kind::file)
-        val = take(read_csv(join_path(base, o.validation.path)), features, o, n_classes);
+        val = take_columns(read_csv(join_path(base, o.validation.path)), features, o.targets, o.task == "classification", n_classes);
     else if (have_val)
         val = rows(all, idx_val);
     if (o.test.kind == DataSource::Kind::file)
-        test = take(read_csv(join_path(base, o.test.path)), features, o, n_classes);
+        test = take_columns(read_csv(join_path(base, o.test.path)), features, o.targets, o.task == "classification", n_classes);
     else if (have_test)
         test = rows(all, idx_test);
     AD_CHECK(o.batch_size <= train.n(), o.where("architecture.training.batch_size") << ": 'architecture.training.batch_size' = " << o.batch_size

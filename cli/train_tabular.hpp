@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "autodiff/tensor.hpp"
+#include "cli/csv.hpp"
 #include "cli/train_options.hpp"
 #include "nn/tabular.hpp"
 
@@ -31,13 +32,6 @@ struct TrainResult {
 TrainResult train_tabular(const TrainOptions& options, const TrainRun& run);
 
 /// One data split in the model's input layout, raw units.
-struct Split {
-    ad::Tensor x;              ///< [n, d] features
-    ad::Tensor y;              ///< [n, t] targets (regression)
-    std::vector<long> labels;  ///< classification
-    long n() const { return x.dim(0); }
-};
-
 /// The data of a run: feature columns, number of classes, the splits.
 struct RunData {
     std::vector<std::string> features;
