@@ -1,0 +1,350 @@
+// NanoPET model (math in nanopet.hpp).
+#include "nn/pet/nanopet.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "autodiff/ops.hpp"
+#include "nn/cutoff_functions.hpp"
+
+namespace nn::pet {
+
+using ad::operator<<;  // Shape is a std::vector: bring its printer into scope
+using ad::Tensor;
+
+namespace {
+constexpr double kInvSqrt2 = 0.70710678118654752440;
+// Two shifts are the same lattice vector (negated) when they agree to this, in A: shifts are
+// integer combinations of cell vectors, computed independently for i -> j and j -> i.
+constexpr double kShiftTolerance = 1e-6;
+}  // namespace
+
+NanoPet::NanoPet(NanoPetHypers hypers, std::vector<int> species, ad::Rng& rng) : hypers_(std::move(hypers)) {
+    std::sort(species.begin(), species.end());
+    species.erase(std::unique(species.begin(), species.end()), species.end());
+    AD_CHECK(!species.empty(), "NanoPet: expected at least one species, got none");
+    const long d = hypers_.d_pet;
+    AD_CHECK(d > 0 && hypers_.num_heads > 0 && d % hypers_.num_heads == 0 && hypers_.num_attention_layers >= 1 &&
+                 hypers_.num_gnn_layers >= 1,
+             "NanoPet: expected d_pet divisible by num_heads and at least one attention and GNN layer, got d_pet "
+                 << d << ", num_heads " << hypers_.num_heads << ", num_attention_layers " << hypers_.num_attention_layers
+                 << ", num_gnn_layers " << hypers_.num_gnn_layers);
+    species_ = species;
+    const long S = static_cast<long>(species_.size());
+    // Registration order = parameter order = draw order (metatrain's: encoder, transformer, GNN, heads, last layers).
+    auto encoder = register_module("encoder", std::make_shared<Module>());
+    auto cart = encoder->register_module("cartesian", std::make_shared<ModuleList>());
+    cartesian_.push_back(cart->push_back(std::make_shared<Linear>(3, 4 * d, rng, false)));
+    cartesian_.push_back(cart->push_back(std::make_shared<Linear>(4 * d, 4 * d, rng, false)));
+    cartesian_.push_back(cart->push_back(std::make_shared<Linear>(4 * d, d, rng, false)));
+    center_embedding_ = encoder->register_module("center_embedding", std::make_shared<Embedding>(S, d, rng));
+    neighbor_embedding_ = encoder->register_module("neighbor_embedding", std::make_shared<Embedding>(S, d, rng));
+    compressor_ = encoder->register_module("compressor", std::make_shared<Linear>(3 * d, d, rng, false));
+    const TransformerOptions options = TransformerOptions::nanopet(d, hypers_.num_heads);
+    auto transformers = register_module("transformers", std::make_shared<ModuleList>());
+    auto contractions = register_module("contractions", std::make_shared<ModuleList>());
+    for (int k = 0; k < hypers_.num_gnn_layers; ++k) {
+        if (k > 0) contractions_.push_back(contractions->push_back(std::make_shared<Linear>(2 * d, d, rng, false)));
+        auto layers = transformers->push_back(std::make_shared<ModuleList>());
+        transformers_.emplace_back();
+        for (int l = 0; l < hypers_.num_attention_layers; ++l)
+            transformers_.back().push_back(layers->push_back(std::make_shared<TransformerLayer>(options, rng)));
+    }
+    if (hypers_.energy_head == Head::mlp) {
+        auto head = register_module("heads", std::make_shared<Module>())->register_module("energy", std::make_shared<ModuleList>());
+        head_.push_back(head->push_back(std::make_shared<Linear>(d, 4 * d, rng, false)));
+        head_.push_back(head->push_back(std::make_shared<Linear>(4 * d, d, rng, false)));
+    }
+    last_ = register_module("last_layers", std::make_shared<Module>())
+                ->register_module("energy", std::make_shared<Linear>(d, 1, rng, false));
+}
+
+// ---------------------------------------------------------------------------- token layout
+
+NeighborLayout NanoPet::layout(const Batch& b) const {
+    const long n = b.n_atoms(), S = b.n_structures();
+    AD_CHECK(S > 0, "NanoPet: expected a batch with structures, got none");
+    AD_CHECK(b.positions.defined() && b.positions.ndim() == 2 && b.positions.dim(0) == n && b.positions.dim(1) == 3,
+             "NanoPet: expected positions[" << n << ", 3], got "
+                                            << (b.positions.defined() ? b.positions.shape() : ad::Shape{}));
+    AD_CHECK(static_cast<long>(b.structure.size()) == n && static_cast<long>(b.offsets.size()) == S + 1 &&
+                 static_cast<long>(b.strains.size()) == S && static_cast<long>(b.volumes.size()) == S &&
+                 b.offsets.front() == 0 && b.offsets.back() == n,
+             "NanoPet: expected a consistent batch (structure [n_atoms], offsets/strains/volumes per structure)");
+    AD_CHECK(b.cutoff >= hypers_.cutoff, "NanoPet: expected a batch built with cutoff >= "
+                                             << hypers_.cutoff << ", got " << b.cutoff
+                                             << "; use make_batch(frames, model.hypers().cutoff)");
+    std::vector<long> species_index(static_cast<size_t>(n));
+    for (long i = 0; i < n; ++i) {
+        const int Z = b.numbers[static_cast<size_t>(i)];
+        auto it = std::lower_bound(species_.begin(), species_.end(), Z);
+        AD_CHECK(it != species_.end() && *it == Z, "NanoPet: expected species of the model, got atomic number " << Z);
+        species_index[static_cast<size_t>(i)] = it - species_.begin();
+    }
+    // All pairs with their (strained) vectors from the current values, and each pair's reverse.
+    const double* R = b.positions.data();
+    std::vector<long> ctr, nbr, str;
+    std::vector<double> shift, r2;
+    std::vector<long> rev;
+    for (long s = 0; s < S; ++s) {
+        const desc::SoapPairs& P = b.pairs[static_cast<size_t>(s)];
+        const long off = b.offsets[static_cast<size_t>(s)], np = static_cast<long>(P.first.size()), e0 = static_cast<long>(ctr.size());
+        AD_CHECK(static_cast<long>(P.second.size()) == np && (np == 0 || P.cell_shifts.shape() == ad::Shape({np, 3})),
+                 "NanoPet: expected pairs with first, second [n_pairs] and cell_shifts [n_pairs, 3] in structure " << s);
+        const Tensor& eps = b.strains[static_cast<size_t>(s)];
+        std::map<std::pair<long, long>, std::vector<long>> by_pair;
+        for (long p = 0; p < np; ++p) {
+            const long i = off + P.first[static_cast<size_t>(p)], j = off + P.second[static_cast<size_t>(p)];
+            double v[3], w[3];
+            for (int a = 0; a < 3; ++a) {
+                shift.push_back(P.cell_shifts[p * 3 + a]);
+                v[a] = R[j * 3 + a] - R[i * 3 + a] + P.cell_shifts[p * 3 + a];
+            }
+            for (int a = 0; a < 3; ++a) {
+                w[a] = v[a];
+                if (eps.defined())
+                    for (int c = 0; c < 3; ++c) w[a] += eps[a * 3 + c] * v[c];
+            }
+            ctr.push_back(i), nbr.push_back(j), str.push_back(s);
+            r2.push_back(w[0] * w[0] + w[1] * w[1] + w[2] * w[2]);
+            by_pair[{i, j}].push_back(e0 + p);
+        }
+        for (long p = 0; p < np; ++p) {
+            const long e = e0 + p;
+            long found = -1;
+            auto it = by_pair.find({nbr[e], ctr[e]});
+            if (it != by_pair.end())
+                for (long f : it->second) {
+                    bool same = true;
+                    for (int a = 0; a < 3; ++a) same = same && std::fabs(shift[f * 3 + a] + shift[e * 3 + a]) < kShiftTolerance;
+                    if (same) found = f;
+                }
+            AD_CHECK(found >= 0, "NanoPet: expected a full neighbour list (every pair i -> j with its reverse j -> i), but pair "
+                                     << ctr[e] - off << " -> " << nbr[e] - off << " of structure " << s << " has none");
+            rev.push_back(found);
+        }
+    }
+    // Keep a pair when it or its reverse is inside the cutoff (|r| agree up to rounding).
+    const double rc2 = hypers_.cutoff * hypers_.cutoff;
+    const long n_all = static_cast<long>(ctr.size());
+    std::vector<long> new_index(static_cast<size_t>(n_all), -1);
+    NeighborLayout L;
+    L.n_atoms = n;
+    std::vector<long> count(static_cast<size_t>(n), 0);
+    std::vector<double> kept_shift;
+    for (long e = 0; e < n_all; ++e) {
+        if (!(r2[e] < rc2 || r2[rev[e]] < rc2)) continue;
+        new_index[e] = static_cast<long>(L.centre.size());
+        L.centre.push_back(ctr[e]), L.neighbor.push_back(nbr[e]), L.structure.push_back(str[e]);
+        for (int a = 0; a < 3; ++a) kept_shift.push_back(shift[e * 3 + a]);
+        ++count[ctr[e]];
+    }
+    const long E = static_cast<long>(L.centre.size());
+    L.T = std::max<long>(1, count.empty() ? 1 : *std::max_element(count.begin(), count.end()));
+    const long BT = n * L.T;
+    L.shifts = E > 0 ? ad::tensor({E, 3}, kept_shift) : Tensor::zeros({0, 3});
+    L.padding = Tensor::zeros({n, L.T});
+    L.partner.resize(static_cast<size_t>(BT));
+    for (long q = 0; q < BT; ++q) L.partner[q] = q;
+    L.centre_species.assign(static_cast<size_t>(BT), 0);
+    L.neighbor_species.assign(static_cast<size_t>(BT), 0);
+    L.slot.resize(static_cast<size_t>(E));
+    std::fill(count.begin(), count.end(), 0);
+    for (long e = 0; e < E; ++e) {
+        const long i = L.centre[e], q = i * L.T + count[i]++;
+        L.slot[e] = q;
+        L.padding.data()[q] = 1;
+        L.centre_species[q] = species_index[i];
+        L.neighbor_species[q] = species_index[L.neighbor[e]];
+    }
+    for (long e = 0; e < n_all; ++e)
+        if (new_index[e] >= 0) L.partner[L.slot[new_index[e]]] = L.slot[new_index[rev[e]]];
+    return L;
+}
+
+// ---------------------------------------------------------------------------- forward
+
+Output NanoPet::forward(const Batch& b) const { return forward(b, Outputs::all); }
+
+Tensor NanoPet::energies(const Batch& b) const { return forward(b, Outputs::energies).energies; }
+
+Output NanoPet::forward(const Batch& b, Outputs outputs) const {
+    const NeighborLayout L = layout(b);
+    const long n = L.n_atoms, T = L.T, BT = n * T, E = static_cast<long>(L.centre.size()), d = hypers_.d_pet;
+    const long S = b.n_structures();
+    // Edge vectors r_e = A_s (R_j - R_i + shift) [E, 3], from the positions' graph.
+    Tensor v;
+    if (E > 0) {
+        v = ad::add(ad::sub(ad::index_select(b.positions, 0, L.neighbor), ad::index_select(b.positions, 0, L.centre)), L.shifts);
+        bool strained = false;
+        for (const Tensor& eps : b.strains) strained = strained || eps.defined();
+        if (strained) {
+            // r[e, a] = sum_c A_s(e)[a, c] v[e, c], elementwise over [E, 3, 3] (no per-edge products)
+            std::vector<Tensor> As;
+            for (long s = 0; s < S; ++s) {
+                const Tensor& eps = b.strains[static_cast<size_t>(s)];
+                As.push_back(eps.defined() ? ad::add(eps, ad::tensor({3, 3}, {1, 0, 0, 0, 1, 0, 0, 0, 1}))
+                                           : ad::tensor({3, 3}, {1, 0, 0, 0, 1, 0, 0, 0, 1}));
+            }
+            Tensor A = ad::index_select(ad::stack(As, 0), 0, L.structure);  // [E, 3, 3]
+            v = ad::sum(ad::mul(A, ad::reshape(v, {E, 1, 3})), {2});          // [E, 3]
+        }
+    }
+    // Token vectors [BT, 3]: padded slots hold a constant far vector (|r| = 2 r_c: mask 0, and a
+    // finite derivative of |r|).
+    Tensor base = Tensor::zeros({BT, 3});
+    for (long q = 0; q < BT; ++q)
+        if (L.padding[q] == 0) base.data()[q * 3] = 2 * hypers_.cutoff;
+    Tensor nef = E > 0 ? ad::index_add(base, 0, L.slot, v) : base;
+    Tensor r = ad::sqrt(ad::sum(ad::square(nef), {1}));                                                  // [BT]
+    Tensor c = ad::reshape(smooth_cutoff(r, hypers_.cutoff_function, hypers_.cutoff, hypers_.cutoff_width), {n, T});
+    // Encoder
+    Tensor h = ad::silu(cartesian_[0]->forward(nef));
+    h = ad::silu(cartesian_[1]->forward(h));
+    h = cartesian_[2]->forward(h);                                                                        // [BT, d]
+    Tensor x = compressor_->forward(ad::concat(
+        {h, center_embedding_->forward(L.centre_species), neighbor_embedding_->forward(L.neighbor_species)}, 1));
+    x = ad::reshape(x, {n, T, d});
+    for (const auto& layer : transformers_[0]) x = layer->forward(x, L.padding, c);
+    // Message passing through the reversed edges
+    for (size_t k = 1; k < transformers_.size(); ++k) {
+        Tensor flat = ad::reshape(x, {BT, d});
+        Tensor m = contractions_[k - 1]->forward(ad::concat({flat, ad::index_select(flat, 0, L.partner)}, 1));
+        m = ad::reshape(m, {n, T, d});
+        for (const auto& layer : transformers_[k]) m = layer->forward(m, L.padding, c);
+        x = ad::mul(ad::add(x, m), kInvSqrt2);
+    }
+    Tensor f = ad::sum(ad::mul(x, ad::reshape(c, {n, T, 1})), {1});  // [n, d] node features
+    for (const auto& layer : head_) f = ad::silu(layer->forward(f));
+    Tensor e = ad::reshape(last_->forward(f), {-1});                  // [n]
+    Output out;
+    out.atom_energies = e;
+    out.energies = ad::index_add(Tensor::zeros({S}), 0, b.structure, e);
+    if (outputs == Outputs::energies) return out;
+    out.atom_features = f;
+    out.features = ad::index_add(Tensor::zeros({S, d}), 0, b.structure, f);
+    out.atom_last_layer_features = f;  // one last layer for every species: phi_i = f_i
+    out.last_layer_features = out.features;
+    return out;
+}
+
+EnergyForcesStress NanoPet::energy_forces_stress(const Batch& batch, ad::CreateGraph create_graph) const {
+    ad::GradMode on(true);
+    Batch b = batch;
+    if (!b.positions.requires_grad()) b.positions = b.positions.detach().set_requires_grad(true);
+    std::vector<Tensor> inputs{b.positions};
+    std::vector<long> strained;  // structures with a strain input, in `inputs` order after R
+    for (long s = 0; s < b.n_structures(); ++s) {
+        Tensor& eps = b.strains[static_cast<size_t>(s)];
+        if (b.volumes[static_cast<size_t>(s)] <= 0) continue;
+        if (!eps.defined()) eps = Tensor::zeros({3, 3}).set_requires_grad(true);
+        else if (!eps.requires_grad()) eps = eps.detach().set_requires_grad(true);
+        inputs.push_back(eps);
+        strained.push_back(s);
+    }
+    Output out = forward(b, Outputs::energies);
+    std::vector<Tensor> g = ad::grad({ad::sum(out.energies)}, inputs, {}, create_graph);
+    EnergyForcesStress res;
+    res.energies = create_graph == ad::CreateGraph::yes ? out.energies : out.energies.detach();
+    res.forces = -g[0];
+    std::vector<Tensor> stress(static_cast<size_t>(b.n_structures()));
+    for (size_t k = 0; k < strained.size(); ++k)
+        stress[static_cast<size_t>(strained[k])] = g[k + 1] / b.volumes[static_cast<size_t>(strained[k])];
+    for (auto& t : stress)
+        if (!t.defined()) t = Tensor::zeros({3, 3});
+    res.stress = ad::stack(stress, 0);  // [n_structures, 3, 3]
+    return res;
+}
+
+// ---------------------------------------------------------------------------- checkpoints
+
+namespace {
+constexpr int kNanoPetFormatVersion = 1;
+
+std::vector<std::string> split(const std::string& text, char sep) {
+    std::vector<std::string> out;
+    std::string cur;
+    for (char ch : text) {
+        if (ch == sep) {
+            out.push_back(cur);
+            cur.clear();
+        } else {
+            cur += ch;
+        }
+    }
+    if (!cur.empty()) out.push_back(cur);
+    return out;
+}
+}  // namespace
+
+Checkpoint NanoPet::to_checkpoint(const std::map<int, double>& composition_weights, double energy_scale) const {
+    Checkpoint ck;
+    ck.tensors = state_dict();
+    ck.metadata["architecture"] = "nanopet";
+    ck.metadata["format_version"] = std::to_string(kNanoPetFormatVersion);
+    ck.metadata["hypers"] = hypers_.to_toml();
+    std::ostringstream sp;
+    for (size_t k = 0; k < species_.size(); ++k) sp << (k ? "," : "") << species_[k];
+    ck.metadata["species"] = sp.str();
+    ck.metadata["energy_scale"] = desc::format_double(energy_scale);
+    if (!composition_weights.empty()) {
+        std::ostringstream os;
+        bool first = true;
+        for (const auto& [Z, w] : composition_weights) {
+            os << (first ? "" : ",") << Z << ":" << desc::format_double(w);
+            first = false;
+        }
+        ck.metadata["composition_weights"] = os.str();
+    }
+    return ck;
+}
+
+std::shared_ptr<NanoPet> NanoPet::from_checkpoint(const Checkpoint& ckpt, std::map<int, double>* composition_weights,
+                                                  double* energy_scale) {
+    const std::string where = ckpt.path.empty() ? "checkpoint" : ckpt.path;
+    AD_CHECK(ckpt.meta("architecture") == "nanopet",
+             where << ": expected architecture 'nanopet', got '" << ckpt.meta("architecture") << "'");
+    AD_CHECK(ckpt.meta("format_version") == std::to_string(kNanoPetFormatVersion),
+             where << ": expected nanopet format_version " << kNanoPetFormatVersion << ", got " << ckpt.meta("format_version"));
+    NanoPetHypers hypers = NanoPetHypers::from_toml(ckpt.meta("hypers"), where);
+    std::vector<int> species;
+    try {
+        for (const auto& s : split(ckpt.meta("species"), ',')) species.push_back(std::stoi(s));
+    } catch (const std::logic_error&) {
+        AD_FAIL(where << ": metadata 'species': expected comma-separated atomic numbers, got '" << ckpt.meta("species") << "'");
+    }
+    ad::Rng rng(0);  // any values: overwritten by load_state_dict
+    auto model = std::make_shared<NanoPet>(hypers, species, rng);
+    model->load_state_dict(ckpt.tensors);
+    if (energy_scale) {
+        *energy_scale = 1.0;
+        auto it = ckpt.metadata.find("energy_scale");
+        if (it != ckpt.metadata.end()) {
+            try {
+                *energy_scale = std::stod(it->second);
+            } catch (const std::logic_error&) {
+                AD_FAIL(where << ": metadata 'energy_scale': expected a number, got '" << it->second << "'");
+            }
+        }
+    }
+    if (composition_weights) {
+        composition_weights->clear();
+        auto it = ckpt.metadata.find("composition_weights");
+        if (it != ckpt.metadata.end()) {
+            try {
+                for (const auto& item : split(it->second, ',')) {
+                    size_t colon = item.find(':');
+                    AD_CHECK(colon != std::string::npos,
+                             where << ": metadata 'composition_weights': expected Z:w, got '" << item << "'");
+                    (*composition_weights)[std::stoi(item.substr(0, colon))] = std::stod(item.substr(colon + 1));
+                }
+            } catch (const std::logic_error&) {
+                AD_FAIL(where << ": metadata 'composition_weights': expected Z:w pairs, got '" << it->second << "'");
+            }
+        }
+    }
+    return model;
+}
+
+}  // namespace nn::pet

@@ -1,0 +1,100 @@
+// NanoPET (metatrain src/metatrain/experimental/nanopet/model.py; PET: Pozdnyakov & Ceriotti
+// 2023, arXiv:2305.19302). Notation: atoms i (the centres b), tokens t (the padded neighbour
+// edges i -> j of a centre, T = max neighbours), species index a, width d = d_pet.
+//   r_ij = A_s (R_j - R_i + shift_ij)               A_s = 1 + strain_s (identity without)
+//   c_ij = f_cut(|r_ij|)                             radial mask (cosine: 1 below r_c - w, 0 from r_c)
+//   x_ij = W_c [MLP(r_ij); E_c[a_i]; E_n[a_j]]       MLP: Linear(3,4d) SiLU Linear(4d,4d) SiLU Linear(4d,d)
+//   h^1 = Transformer_1(x; c)                        num_attention_layers pre-LN layers, nn/transformer
+//   for k = 2 .. num_gnn_layers (message passing through the reversed edge j -> i):
+//     m_ij = W_k [h^{k-1}_ij; h^{k-1}_ji]            Linear(2d, d)
+//     h^k  = (h^{k-1} + Transformer_k(m; c)) / sqrt 2
+//   n_i = sum_j c_ij h^K_ij                          node features [d]
+//   f_i = head(n_i)                                  mlp: SiLU(W2 SiLU(W1 n_i)), W1 [4d, d]; linear: n_i
+//   e_i = w . f_i,  E_s = sum_{i in s} e_i           last layer Linear(d, 1)
+// Every Linear has no bias (metatrain's). Attention: softmax weights times c, renormalised
+// (nn/attention.hpp); residuals times 1/sqrt 2. Padded tokens are excluded exactly. metatrain's
+// NanoPET does not concatenate features across GNN layers: the last-layer features are f_i [d]
+// (one last layer for all species), summed per structure.
+// Parameters: "encoder.cartesian.{0,1,2}.weight", "encoder.center_embedding.weight",
+// "encoder.neighbor_embedding.weight", "encoder.compressor.weight", "transformers.<k>.<l>.*",
+// "contractions.<k>.weight", "heads.energy.{0,1}.weight", "last_layers.energy.weight".
+#pragma once
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "autodiff/graph.hpp"
+#include "autodiff/random.hpp"
+#include "nn/bpnn/bpnn.hpp"
+#include "nn/checkpoint.hpp"
+#include "nn/embedding.hpp"
+#include "nn/linear.hpp"
+#include "nn/module.hpp"
+#include "nn/pet/nanopet_hypers.hpp"
+#include "nn/transformer.hpp"
+
+namespace nn::pet {
+
+using nn::bpnn::Batch;
+using nn::bpnn::EnergyForcesStress;
+using nn::bpnn::Output;
+
+/// The padded per-centre layout of a batch's pairs (pairs with |r| >= cutoff dropped).
+/// Slots q = i T + t; real slots hold one edge each, padded slots none.
+struct NeighborLayout {
+    long n_atoms = 0, T = 0;          ///< centres and tokens per centre (T >= 1)
+    std::vector<long> centre, neighbor;  ///< [n_edges] global atom indices
+    std::vector<long> structure;      ///< [n_edges]
+    std::vector<long> slot;           ///< [n_edges] slot of each edge
+    std::vector<long> partner;        ///< [n_atoms T] slot of the reversed edge (itself for padding)
+    ad::Tensor shifts;                ///< [n_edges, 3] Cartesian cell shifts
+    ad::Tensor padding;               ///< [n_atoms, T] 1 real, 0 padding
+    std::vector<long> centre_species, neighbor_species;  ///< [n_atoms T] species indices (0 on padding)
+};
+
+class NanoPet : public Module {
+  public:
+    /// species: the model's atomic numbers (any order; sorted and deduplicated here). Draws the
+    /// encoder, transformers, contractions, head and last layer from `rng`, in that order.
+    NanoPet(NanoPetHypers hypers, std::vector<int> species, ad::Rng& rng);
+
+    /// All outputs of a batch (graph recorded when positions, strains or parameters require grad).
+    Output forward(const Batch& batch) const;
+    /// forward(batch).energies without the feature outputs.
+    ad::Tensor energies(const Batch& batch) const;
+    /// Energies, forces = -dE/dR and stress = (1/V) dE/dstrain by ad::grad. Positions that do not
+    /// require grad are replaced by a fresh leaf; periodic structures get a zero strain leaf.
+    /// CreateGraph::yes keeps the graph (force and stress losses differentiable w.r.t. parameters).
+    EnergyForcesStress energy_forces_stress(const Batch& batch, ad::CreateGraph create_graph) const;
+    /// The token layout of a batch (public for tests and benchmarks).
+    NeighborLayout layout(const Batch& batch) const;
+
+    const NanoPetHypers& hypers() const { return hypers_; }
+    const std::vector<int>& species() const { return species_; }
+    long n_features() const { return hypers_.d_pet; }  ///< d, the width of the last-layer features
+    const Linear& last_layer() const { return *last_; }
+    /// w [1, d] (the last layer's weight, in the graph): E = phi w^T.
+    ad::Tensor last_layer_weights() const { return last_->weight(); }
+
+    /// Parameters plus metadata: "architecture" = "nanopet", "format_version", "hypers" (TOML),
+    /// "species", "energy_scale" and "composition_weights" (as SoapBpnn's).
+    Checkpoint to_checkpoint(const std::map<int, double>& composition_weights = {}, double energy_scale = 1.0) const;
+    static std::shared_ptr<NanoPet> from_checkpoint(const Checkpoint& ckpt,
+                                                    std::map<int, double>* composition_weights = nullptr,
+                                                    double* energy_scale = nullptr);
+
+  private:
+    enum class Outputs { all, energies };
+    Output forward(const Batch& batch, Outputs outputs) const;
+    NanoPetHypers hypers_;
+    std::vector<int> species_;
+    std::vector<std::shared_ptr<Linear>> cartesian_;  ///< 3 -> 4d -> 4d -> d
+    std::shared_ptr<Embedding> center_embedding_, neighbor_embedding_;
+    std::shared_ptr<Linear> compressor_;
+    std::vector<std::vector<std::shared_ptr<TransformerLayer>>> transformers_;  ///< [num_gnn_layers][num_attention_layers]
+    std::vector<std::shared_ptr<Linear>> contractions_;  ///< [num_gnn_layers - 1]
+    std::vector<std::shared_ptr<Linear>> head_;          ///< empty for a linear head
+    std::shared_ptr<Linear> last_;
+};
+
+}  // namespace nn::pet
