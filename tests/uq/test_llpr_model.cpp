@@ -535,6 +535,22 @@ TEST_CASE("llpr_model: ensemble losses: values by hand, Gaussian CRPS against it
     CHECK(uq::ensemble_loss(uq::EnsembleLoss::gaussian_nll, y, t).item() == Approx(nll).epsilon(1e-14));
     CHECK(uq::ensemble_loss(uq::EnsembleLoss::gaussian_crps, y, t).item() == Approx(crps).epsilon(1e-14));
     CHECK(uq::ensemble_loss(uq::EnsembleLoss::empirical_crps, y, t).item() == Approx(emp).epsilon(1e-14));
+    // the rank form of sum_kl |y_k - y_l| against the pairs, on rows with a tie
+    {
+        Tensor yr = ad::Rng(4).normal({5, 7});
+        yr.data()[3] = yr.data()[5];
+        const Tensor tr = ad::Rng(6).normal({5});
+        double want = 0;
+        for (long i = 0; i < 5; ++i) {
+            double a = 0, b = 0;
+            for (long k = 0; k < 7; ++k) {
+                a += std::fabs(yr[i * 7 + k] - tr[i]) / 7;
+                for (long l = 0; l < 7; ++l) b += std::fabs(yr[i * 7 + k] - yr[i * 7 + l]) / (2 * 49);
+            }
+            want += (a - b) / 5;
+        }
+        CHECK(uq::ensemble_loss(uq::EnsembleLoss::empirical_crps, yr, tr).item() == Approx(want).epsilon(1e-13));
+    }
     // the empirical CRPS of one member is the absolute error
     CHECK(uq::ensemble_loss(uq::EnsembleLoss::empirical_crps, ad::tensor({1, 2}, {0.5, 0.5}), ad::tensor({2.0})).item() ==
           Approx(1.5).epsilon(1e-15));
