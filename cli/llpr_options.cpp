@@ -24,6 +24,15 @@ const std::map<std::string, Kind>& llpr_option_keys() {
             {"architecture.training.uncertainty_method", Kind::string},
             {"architecture.training.num_epochs", Kind::integer},
             {"architecture.training.learning_rate", Kind::floating},
+            {"architecture.training.include_noise", Kind::boolean},
+            {"architecture.training.train_all_parameters", Kind::boolean},
+            {"architecture.training.loss", Kind::string_or_table},
+            {"architecture.training.loss.energy", Kind::string_or_table},
+            {"architecture.training.loss.energy.type", Kind::string},
+            {"architecture.training.loss.energy.weight", Kind::floating},
+            {"architecture.training.loss.energy.forces", Kind::string_or_table},
+            {"architecture.training.loss.energy.forces.type", Kind::string},
+            {"architecture.training.loss.energy.forces.weight", Kind::floating},
         };
         // the data keys of soap_bpnn, so that its training_set / validation_set / test_set
         // tables can be copied as they are (the forces / stress targets are accepted and unused)
@@ -35,6 +44,24 @@ const std::map<std::string, Kind>& llpr_option_keys() {
     return s;
 }
 
+namespace {
+
+const std::vector<std::string> kEnsembleLosses = {"gaussian_nll_ensemble", "gaussian_crps_ensemble",
+                                                  "empirical_crps_ensemble"};
+
+/// One term of the ensemble loss at `key`: a type string, or a table of type / weight.
+void read_ensemble_term(const Options& o, const std::string& key, uq::EnsembleLoss& type, double& weight) {
+    if (!o.has(key)) return;
+    const std::string type_key = o.is_string(key) ? key : key + ".type";
+    const std::string name = o.get_string(type_key, uq::to_string(type));
+    o.require_one_of(type_key, name, kEnsembleLosses);
+    type = uq::parse_ensemble_loss(name);
+    if (o.is_string(key)) return;
+    weight = o.get_float(key + ".weight", weight);
+    AD_CHECK(weight >= 0, o.where(key + ".weight") << ": '" << key << ".weight' expected >= 0, got " << weight);
+}
+
+}  // namespace
 
 LlprTrainOptions parse_llpr_options(const Options& o) {
     o.check(llpr_option_keys());
@@ -80,6 +107,31 @@ LlprTrainOptions parse_llpr_options(const Options& o) {
     r.fit.learning_rate = o.get_float(t + "learning_rate", r.fit.learning_rate);
     AD_CHECK(r.fit.learning_rate > 0, o.where(t + "learning_rate") << ": '" << t << "learning_rate' expected > 0, got "
                                                                    << r.fit.learning_rate);
+    // the ensemble loss: metatrain's string (energy and forces alike) or [loss.energy] / [loss.energy.forces]
+    const std::string loss = t + "loss";
+    if (o.has(loss) && o.is_string(loss)) {
+        const std::string type = o.get_string(loss, "");
+        o.require_one_of(loss, type, kEnsembleLosses);
+        r.fit.loss = r.fit.forces_loss = uq::parse_ensemble_loss(type);
+    } else {
+        read_ensemble_term(o, loss + ".energy", r.fit.loss, r.fit.energy_weight);
+        r.fit.forces_loss = r.fit.loss;
+        read_ensemble_term(o, loss + ".energy.forces", r.fit.forces_loss, r.fit.forces_weight);
+    }
+    AD_CHECK(!o.has(loss) || r.fit.num_epochs > 0,
+             o.where(loss) << ": '" << loss << "' expected only with num_epochs > 0 (it is the loss of the ensemble "
+                                              "training), got num_epochs = " << r.fit.num_epochs);
+    AD_CHECK(!o.get_bool(t + "train_all_parameters", false),
+             o.where(t + "train_all_parameters")
+                 << ": '" << t << "train_all_parameters' expected false (training the network with the ensemble "
+                                  "loss is not implemented: only the ensemble weights are trained), got true");
+    if (o.has(t + "include_noise")) {
+        const bool noise = o.get_bool(t + "include_noise", false);
+        AD_CHECK(r.fit.uncertainty_method == uq::UncertaintyMethod::laplace,
+                 o.where(t + "include_noise") << ": '" << t << "include_noise' expected only with uncertainty_method = "
+                                                 "\"laplace\" (llpr has no noise variance), got it with \"llpr\"");
+        r.fit.include_noise = noise;
+    }
 
     // metatrain's short form systems = "file.xyz" is [training_set.systems] read_from = "file.xyz"
     const std::string systems = o.is_string("training_set.systems") ? "training_set.systems" : "training_set.systems.read_from";
@@ -90,6 +142,24 @@ LlprTrainOptions parse_llpr_options(const Options& o) {
     const std::string unit = o.get_string(e + "unit", "eV");
     o.require_one_of(e + "unit", unit, {"eV"});
     o.require_one_of(e + "quantity", o.get_string(e + "quantity", "energy"), {"energy"});
+    // forces for the ensemble training: left out, used when every training frame has "forces";
+    // false: never; true, a key or a table with key: required
+    const std::string fk = e + "forces";
+    if (o.has(fk)) {
+        r.fit.forces_required = true;
+        if (o.is_string(fk)) {
+            r.fit.forces_key = o.get_string(fk, "forces");
+        } else if (o.is_table(fk)) {
+            r.fit.forces_key = o.get_string(fk + ".key", "forces");
+            AD_CHECK(!o.has(fk + ".read_from") || o.get_string(fk + ".read_from", "") == r.train_path,
+                     o.where(fk + ".read_from") << ": '" << fk << ".read_from' expected the systems file '" << r.train_path
+                                                << "' (forces from other files are not supported), got '"
+                                                << o.get_string(fk + ".read_from", "") << "'");
+        } else if (!o.get_bool(fk, true)) {
+            r.fit.forces_key.clear();
+            r.fit.forces_required = false;
+        }
+    }
     r.validation = read_data_set(o, "validation_set", r.validation);
     r.test = read_data_set(o, "test_set", r.test);
     return r;

@@ -6,11 +6,17 @@
 //       regularizer (left out: automatic), calibration_method ("absolute_residuals" |
 //       "squared_residuals" | "crps"; default absolute_residuals, as metatrain), uncertainty_method
 //       ("llpr" (default) | "laplace": last-layer Laplace, tau and sigma by marginal likelihood on
-//       the training split, no regularizer, no validation set needed), num_epochs
-//       (training the ensemble weights with an NLL/CRPS loss: not implemented, only 0 is accepted)
+//       the training split, no regularizer, no validation set needed), include_noise (laplace
+//       only, default true there: the noise variance N_s^2 sigma^2 added to energy_uncertainty),
+//       num_epochs (0; > 0 trains the ensemble weights), learning_rate (3e-4), loss (the
+//       ensemble training's: "gaussian_nll_ensemble" (default) | "gaussian_crps_ensemble" |
+//       "empirical_crps_ensemble", or [loss.energy] type, weight and [loss.energy.forces] type,
+//       weight), train_all_parameters (only false: the network is never trained here)
 //   training_set / validation_set / test_set: soap_bpnn's keys (cli/bpnn_options.hpp), so its
-//   tables can be copied as they are; only the systems, the energy key and the fractions or files
-//   are used. The same seed and fractions as the soap_bpnn run give the same split.
+//   tables can be copied as they are; the systems, the energy key, the fractions or files and
+//   training_set.targets.energy.forces are used (left out: the ensemble training uses forces
+//   when every training frame has a "forces" column; false: never; true / a key: required).
+//   The same seed and fractions as the soap_bpnn run give the same split.
 // Unknown keys and wrong types are errors naming file and line.
 #pragma once
 #include <optional>

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <numeric>
 #include <random>
 
@@ -85,6 +86,8 @@ TrainResult train_llpr(const LlprTrainOptions& o, const TrainRun& run) {
                       h.prior_precision, h.sigma_noise, h.lml, h.n_rows, h.gamma, P, wrapped.llpr().regularizer().value,
                       wrapped.llpr().regularizer().n_unresolved, P);
         say(buf);
+        say(wrapped.include_noise() ? "llpr: energy_uncertainty includes the noise N_s^2 sigma^2 (include_noise = true)"
+                                    : "llpr: energy_uncertainty is epistemic only (include_noise = false)");
     } else {
         std::snprintf(buf, sizeof buf, "llpr: alpha = %.6g eV (%s on %ld validation structures)", wrapped.llpr().alpha(),
                       uq::to_string(o.fit.calibration), info.n_val);
@@ -95,9 +98,18 @@ TrainResult train_llpr(const LlprTrainOptions& o, const TrainRun& run) {
                       wrapped.n_members(), o.seed);
         say(buf);
     }
+    if (!info.train_nll.empty()) {
+        std::snprintf(buf, sizeof buf, "llpr: ensemble training loss %s on per-atom energies (weight %g)%s%s%s",
+                      uq::to_string(o.fit.loss), o.fit.energy_weight, info.used_forces ? " + " : "",
+                      info.used_forces ? uq::to_string(o.fit.forces_loss) : "", info.used_forces ? " on forces" : " (no forces)");
+        if (info.used_forces) std::snprintf(buf + std::strlen(buf), sizeof buf - std::strlen(buf), " (weight %g)", o.fit.forces_weight);
+        say(buf);
+    }
+    const char* loss_name = o.fit.loss == uq::EnsembleLoss::gaussian_nll ? "NLL" : "CRPS";
     for (size_t e = 0; e < info.train_nll.size(); ++e) {
-        std::snprintf(buf, sizeof buf, "llpr: ensemble training epoch %3zu, train NLL (per atom): %.5g, validation NLL: %.5g%s",
-                      e, info.train_nll[e], info.val_nll[e], static_cast<long>(e) == info.best_epoch ? " (kept)" : "");
+        std::snprintf(buf, sizeof buf, "llpr: ensemble training epoch %3zu, train %s (per atom): %.5g, validation %s: %.5g%s",
+                      e, loss_name, info.train_nll[e], loss_name, info.val_nll[e],
+                      static_cast<long>(e) == info.best_epoch ? " (kept)" : "");
         say(buf);
     }
     std::snprintf(buf, sizeof buf, "llpr: wrap %.2f s (covariance %.2f, posterior %.3f, calibration %.2f, ensemble %.3f)",

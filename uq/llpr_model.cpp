@@ -511,43 +511,136 @@ Tensor soap_bpnn_last_layer_jacobian(const SoapBpnn& model, const Batch& b, Jaco
 namespace {
 
 // Per-structure rows of a split: phi_s [n, P], per-atom targets t_s = (E*_s - b_s) / N_s with b_s
-// the terms outside the last layer (composition, ZBL), and 1 / N_s.
+// the terms outside the last layer (composition, ZBL), and 1 / N_s. With forces: the atom rows
+// of the last-layer Jacobian G [3 n_atoms, P] (d phi_s / dR_ia), the force targets F*_ia minus
+// the ZBL forces [3 n_atoms], and the first atom of each structure (offsets [n + 1]).
 struct EnsembleData {
     Tensor phi, target, inv_atoms;
+    Tensor G, force_target;
+    std::vector<long> offsets;
+    bool has_forces() const { return G.defined(); }
 };
 
 EnsembleData ensemble_data(const SoapBpnn& model, const nn::bpnn::CompositionModel& composition,
-                           const std::vector<desc::System>& frames, const LlprFitOptions& o) {
+                           const std::vector<desc::System>& frames, const LlprFitOptions& o, bool forces) {
     const long P = static_cast<long>(model.species().size()) * model.n_features(), n = static_cast<long>(frames.size());
-    EnsembleData d{Tensor::empty({n, P}), Tensor::empty({n}), Tensor::empty({n, 1})};
+    EnsembleData d{Tensor::empty({n, P}), Tensor::empty({n}), Tensor::empty({n, 1}), {}, {}, {0}};
+    std::vector<Tensor> G_parts, F_parts;
     ad::NoGrad no_grad;
     for_batches(model, frames, o.batch_size, [&](const Batch& b, const std::vector<desc::System>& part, size_t lo) {
         Tensor phi = model.forward(b).last_layer_features;
         Tensor base = composition.baseline(b);
-        if (model.hypers().zbl) base = base + nn::bpnn::zbl_baseline(part).energies;
+        nn::bpnn::EnergyForcesStress zbl;
+        if (model.hypers().zbl) zbl = nn::bpnn::zbl_baseline(part);
+        if (zbl.energies.defined()) base = base + zbl.energies;
         for (long s = 0; s < b.n_structures(); ++s) {
             const long row = static_cast<long>(lo) + s;
-            const double N = static_cast<double>(b.offsets[static_cast<size_t>(s) + 1] - b.offsets[static_cast<size_t>(s)]);
+            const long N = b.offsets[static_cast<size_t>(s) + 1] - b.offsets[static_cast<size_t>(s)];
             std::copy(phi.data() + s * P, phi.data() + (s + 1) * P, d.phi.data() + row * P);
-            d.target.data()[row] = (part[static_cast<size_t>(s)].require_energy(o.energy_key) - base[s]) / N;
-            d.inv_atoms.data()[row] = 1.0 / N;
+            d.target.data()[row] = (part[static_cast<size_t>(s)].require_energy(o.energy_key) - base[s]) / static_cast<double>(N);
+            d.inv_atoms.data()[row] = 1.0 / static_cast<double>(N);
+            d.offsets.push_back(d.offsets.back() + N);
         }
+        if (!forces) return;
+        const long na = b.n_atoms();
+        G_parts.push_back(ad::reshape(ad::slice(soap_bpnn_last_layer_jacobian(model, b), 0, 0, na), {3 * na, P}));
+        std::vector<Tensor> ref;
+        for (const auto& f : part) ref.push_back(f.require_forces(o.forces_key));
+        Tensor F = ad::concat(ref, 0);  // [na, 3]
+        if (zbl.forces.defined()) F = F - zbl.forces;
+        F_parts.push_back(ad::reshape(F, {3 * na}));
     });
+    if (forces) {
+        d.G = ad::concat(G_parts, 0);
+        d.force_target = ad::concat(F_parts, 0);
+    }
     return d;
 }
 
-// Mean over rows of 1/2 [log v + (t - mu)^2 / v], mu and v (1/(K-1)) over the members' per-atom
-// predictions phi W^T / N (the constant 1/2 log 2 pi left out, as torch's GaussianNLLLoss).
-Tensor ensemble_nll(const Tensor& phi, const Tensor& target, const Tensor& inv_atoms, const Tensor& W) {
-    const long K = W.dim(0);
-    Tensor pred = ad::matmul_nt(phi, W) * inv_atoms;                                        // [n, K]
-    Tensor mu = ad::mean(pred, {1}, true);                                                  // [n, 1]
-    Tensor var = ad::sum(ad::square(pred - mu), {1}) / static_cast<double>(K - 1);          // [n]
-    Tensor r = target - ad::reshape(mu, {-1});
-    return ad::mean(0.5 * (ad::log(var) + ad::square(r) / var));
+/// Whether every frame has the per-atom column `key`.
+bool all_have_forces(const std::vector<desc::System>& frames, const std::string& key) {
+    if (key.empty() || frames.empty()) return false;
+    for (const auto& f : frames)
+        if (!f.find_array(key)) return false;
+    return true;
+}
+
+// The training loss on rows idx of d (all rows when idx is null) for weights W [K, P]:
+// energy_weight L(phi W^T / N, t) (+ forces_weight L_F(-G W^T, F*) with forces).
+Tensor split_loss(const EnsembleData& d, const Tensor& W, const std::vector<long>* idx, const LlprFitOptions& o) {
+    Tensor phi = idx ? ad::index_select(d.phi, 0, *idx) : d.phi;
+    Tensor t = idx ? ad::index_select(d.target, 0, *idx) : d.target;
+    Tensor inv = idx ? ad::index_select(d.inv_atoms, 0, *idx) : d.inv_atoms;
+    Tensor loss = o.energy_weight * ensemble_loss(o.loss, ad::matmul_nt(phi, W) * inv, t);
+    if (!d.has_forces()) return loss;
+    Tensor G = d.G, F = d.force_target;
+    if (idx) {
+        std::vector<long> rows;
+        for (long s : *idx)
+            for (long r = 3 * d.offsets[static_cast<size_t>(s)]; r < 3 * d.offsets[static_cast<size_t>(s) + 1]; ++r) rows.push_back(r);
+        G = ad::index_select(G, 0, rows);
+        F = ad::index_select(F, 0, rows);
+    }
+    return loss + o.forces_weight * ensemble_loss(o.forces_loss, ad::neg(ad::matmul_nt(G, W)), F);
 }
 
 }  // namespace
+
+EnsembleLoss parse_ensemble_loss(const std::string& name) {
+    if (name == "gaussian_nll_ensemble") return EnsembleLoss::gaussian_nll;
+    if (name == "gaussian_crps_ensemble") return EnsembleLoss::gaussian_crps;
+    if (name == "empirical_crps_ensemble") return EnsembleLoss::empirical_crps;
+    AD_FAIL("llpr: expected loss 'gaussian_nll_ensemble', 'gaussian_crps_ensemble' or 'empirical_crps_ensemble', got '"
+            << name << "'");
+}
+
+const char* to_string(EnsembleLoss loss) {
+    switch (loss) {
+        case EnsembleLoss::gaussian_crps: return "gaussian_crps_ensemble";
+        case EnsembleLoss::empirical_crps: return "empirical_crps_ensemble";
+        default: return "gaussian_nll_ensemble";
+    }
+}
+
+double gaussian_crps(double t, double mu, double sigma) {
+    AD_CHECK(sigma > 0, "llpr: gaussian_crps expected sigma > 0, got " << sigma);
+    const double z = (t - mu) / sigma;
+    const double Phi = 0.5 * (1.0 + std::erf(z / std::sqrt(2.0)));
+    const double phi = std::exp(-0.5 * z * z) / std::sqrt(2.0 * M_PI);
+    return sigma * (z * (2.0 * Phi - 1.0) + 2.0 * phi - 1.0 / std::sqrt(M_PI));
+}
+
+// mu, v (1/(K-1)) over the members; the constant 1/2 log 2 pi of the NLL left out (as torch's
+// GaussianNLLLoss). The Gaussian CRPS is written with gelu(z) = z Phi(z):
+// z (2 Phi - 1) + 2 phi = 2 gelu(z) - z + 2 phi(z), so it has autodiff's derivatives of every order.
+Tensor ensemble_loss(EnsembleLoss loss, const Tensor& y, const Tensor& t) {
+    AD_CHECK(y.ndim() == 2 && y.dim(1) >= 2 && t.ndim() == 1 && t.dim(0) == y.dim(0),
+             "llpr: ensemble_loss expected predictions [n, K >= 2] and targets [n], got " << y.shape() << " and "
+                                                                                          << t.shape());
+    const long n = y.dim(0), K = y.dim(1);
+    if (loss == EnsembleLoss::empirical_crps) {
+        // sum_kl |y_k - y_l| = 2 sum_k (2 rank_k - K + 1) y_k (rank_k from 0 in the row's sorted
+        // order): O(K log K) per row instead of K^2 pairs; the ranks are constants (|.|'' = 0)
+        Tensor coef = Tensor::empty({n, K});
+        std::vector<long> order(static_cast<size_t>(K));
+        for (long i = 0; i < n; ++i) {
+            const double* yi = y.data() + i * K;
+            for (long k = 0; k < K; ++k) order[static_cast<size_t>(k)] = k;
+            std::sort(order.begin(), order.end(), [&](long a, long b) { return yi[a] < yi[b]; });
+            for (long j = 0; j < K; ++j) coef.data()[i * K + order[static_cast<size_t>(j)]] = static_cast<double>(2 * j - K + 1);
+        }
+        Tensor crps = ad::mean(ad::abs(y - ad::reshape(t, {n, 1})), {1}) -
+                      ad::sum(y * coef, {1}) / static_cast<double>(K * K);
+        return ad::mean(crps);
+    }
+    Tensor mu = ad::mean(y, {1}, true);                                             // [n, 1]
+    Tensor var = ad::sum(ad::square(y - mu), {1}) / static_cast<double>(K - 1);     // [n]
+    Tensor r = t - ad::reshape(mu, {n});
+    if (loss == EnsembleLoss::gaussian_nll) return ad::mean(0.5 * (ad::log(var) + ad::square(r) / var));
+    Tensor sd = ad::sqrt(var), z = r / sd;
+    Tensor phi = ad::exp(-0.5 * ad::square(z)) / std::sqrt(2.0 * M_PI);
+    return ad::mean(sd * (2.0 * ad::gelu(z) - z + 2.0 * phi - 1.0 / std::sqrt(M_PI)));
+}
 
 Tensor train_llpr_ensemble(const SoapBpnn& model, const nn::bpnn::CompositionModel& composition, const Llpr& llpr,
                            const Tensor& w, const std::vector<desc::System>& train, const std::vector<desc::System>& val,
@@ -555,7 +648,11 @@ Tensor train_llpr_ensemble(const SoapBpnn& model, const nn::bpnn::CompositionMod
     AD_CHECK(W0.defined() && W0.ndim() == 2 && W0.dim(0) >= 2,
              "llpr: expected an ensemble (num_ensemble_members >= 2) to train, got none");
     AD_CHECK(o.learning_rate > 0, "llpr: expected learning_rate > 0, got " << o.learning_rate);
-    const EnsembleData tr = ensemble_data(model, composition, train, o), va = ensemble_data(model, composition, val, o);
+    if (o.forces_required)
+        for (const auto& f : train) f.require_forces(o.forces_key);  // named error before any work
+    const bool forces = o.forces_weight > 0 && all_have_forces(train, o.forces_key);
+    const EnsembleData tr = ensemble_data(model, composition, train, o, forces),
+                       va = ensemble_data(model, composition, val, o, forces && all_have_forces(val, o.forces_key));
     // Adam works on whitened coordinates: W = w + alpha Z L^T (L L^T = (C + rI)^-1), so the sampled
     // members have Z ~ N(0, I) and a step of lr moves every posterior direction by the same
     // fraction of its spread (on W itself one lr would be huge along the well-determined directions).
@@ -575,17 +672,18 @@ Tensor train_llpr_ensemble(const SoapBpnn& model, const nn::bpnn::CompositionMod
     nn::Adam adam({Z}, o.learning_rate);
     ad::Rng rng(o.seed + 1);
     const long n = tr.phi.dim(0), bs = std::min(o.batch_size, n);
-    auto val_nll = [&] {
+    auto val_loss = [&] {
         ad::NoGrad no_grad;
-        return ensemble_nll(va.phi, va.target, va.inv_atoms, weights(Z.detach())).item();
+        return split_loss(va, weights(Z.detach()), nullptr, o).item();
     };
-    double best = val_nll();
+    double best = val_loss();
     Tensor best_W = W0.clone();
     if (info) {
         ad::NoGrad no_grad;
-        info->train_nll = {ensemble_nll(tr.phi, tr.target, tr.inv_atoms, W0).item()};
+        info->train_nll = {split_loss(tr, W0, nullptr, o).item()};
         info->val_nll = {best};
         info->best_epoch = 0;
+        info->used_forces = forces;
     }
     for (long epoch = 1; epoch <= o.num_epochs; ++epoch) {
         std::vector<long> order = rng.permutation(n);
@@ -594,15 +692,14 @@ Tensor train_llpr_ensemble(const SoapBpnn& model, const nn::bpnn::CompositionMod
         for (long lo = 0; lo < n; lo += bs) {
             std::vector<long> idx(order.begin() + lo, order.begin() + std::min(n, lo + bs));
             if (idx.size() < 2 && n >= 2) continue;  // one structure says nothing about a spread
-            Tensor loss = ensemble_nll(ad::index_select(tr.phi, 0, idx), ad::index_select(tr.target, 0, idx),
-                                       ad::index_select(tr.inv_atoms, 0, idx), weights(Z));
+            Tensor loss = split_loss(tr, weights(Z), &idx, o);
             adam.zero_grad();
             ad::backward(loss, {Z});
             adam.step();
             sum += loss.item();
             ++steps;
         }
-        const double v = val_nll();
+        const double v = val_loss();
         if (info) {
             info->train_nll.push_back(steps ? sum / static_cast<double>(steps) : 0.0);
             info->val_nll.push_back(v);
@@ -681,6 +778,11 @@ LlprModel LlprModel::fit(std::shared_ptr<const SoapBpnn> model, nn::bpnn::Compos
     AD_CHECK(options.num_epochs == 0 || options.num_ensemble_members >= 2,
              "llpr: expected num_ensemble_members >= 2 to train the ensemble weights (num_epochs = "
                  << options.num_epochs << "), got " << options.num_ensemble_members);
+    AD_CHECK(laplace || !options.include_noise.value_or(false),
+             "llpr: expected include_noise only with uncertainty_method 'laplace' (the noise sigma comes from its "
+             "marginal likelihood), got include_noise = true with 'llpr'");
+    AD_CHECK(options.energy_weight >= 0 && options.forces_weight >= 0,
+             "llpr: expected loss weights >= 0, got energy " << options.energy_weight << ", forces " << options.forces_weight);
     if (options.num_epochs > 0 || laplace)
         for (const auto& f : train) f.require_energy(options.energy_key);
     LlprFitInfo local;
@@ -748,6 +850,7 @@ LlprModel LlprModel::fit(std::shared_ptr<const SoapBpnn> model, nn::bpnn::Compos
     LlprModel wrapped(model, composition, scaler, llpr);
     wrapped.method_ = options.uncertainty_method;
     wrapped.laplace_ = hypers;
+    wrapped.include_noise_ = options.include_noise.value_or(laplace);
     if (options.num_ensemble_members > 0) {
         ad::Rng rng(options.seed);
         wrapped.ensemble_ = llpr.sample_ensemble(wrapped.last_layer_weights(), options.num_ensemble_members, rng);
@@ -799,6 +902,14 @@ LlprPrediction LlprModel::predict(const Batch& b, EnsembleForces ensemble_forces
         p.atom_last_layer_features = out.atom_last_layer_features.detach();
     }
     p.energy_uncertainty = llpr_.sigma(p.last_layer_features);
+    if (include_noise_) {  // the noise of the per-atom energies, N_s^2 sigma^2 on E_s (as the loss)
+        const double s2 = laplace_.sigma_noise * laplace_.sigma_noise;
+        for (long s = 0; s < NS; ++s) {
+            const double N = static_cast<double>(b.offsets[static_cast<size_t>(s) + 1] - b.offsets[static_cast<size_t>(s)]);
+            double& u = p.energy_uncertainty.data()[s];
+            u = std::sqrt(u * u + N * N * s2);
+        }
+    }
     p.atom_energy_uncertainty = llpr_.sigma(p.atom_last_layer_features);
     if (K > 0) p.energy_ensemble = llpr_ensemble_predictions(p.last_layer_features, ensemble_) + ad::reshape(base, {NS, 1});
 
@@ -932,6 +1043,7 @@ nn::Checkpoint LlprModel::to_checkpoint() const {
         put("log_marginal_likelihood", laplace_.lml);
         put("effective_parameters", laplace_.gamma);
     }
+    c.metadata["llpr.include_noise"] = include_noise_ ? "true" : "false";
     return c;
 }
 
@@ -961,6 +1073,15 @@ LlprModel LlprModel::from_checkpoint(const nn::Checkpoint& ckpt) {
     m.laplace_.sigma_noise = get("sigma_noise");
     m.laplace_.lml = get("log_marginal_likelihood");
     m.laplace_.gamma = get("effective_parameters");
+    auto noise = ckpt.metadata.find("llpr.include_noise");  // older files: absent, no noise
+    if (noise != ckpt.metadata.end()) {
+        AD_CHECK(noise->second == "true" || noise->second == "false",
+                 where << ": expected metadata 'llpr.include_noise' true or false, got '" << noise->second << "'");
+        m.include_noise_ = noise->second == "true";
+        AD_CHECK(!m.include_noise_ || m.method_ == UncertaintyMethod::laplace,
+                 where << ": expected 'llpr.include_noise' = true only with uncertainty_method laplace, got it with "
+                       << to_string(m.method_));
+    }
     return m;
 }
 

@@ -44,6 +44,23 @@ struct LlprLaplaceHypers {
     double w_norm2 = 0.0;          ///< |w_e|^2
 };
 
+/// The loss of the ensemble weight training (metatrain's names; docs/llpr.md, "Ensemble training"),
+/// per row (a per-atom energy or a force component) from the members' predictions y_k and the
+/// reference t, mu and v = s^2 the members' mean and unbiased variance, r = t - mu, z = r / s:
+///   gaussian_nll    1/2 [log v + r^2 / v]
+///   gaussian_crps   s [z (2 Phi(z) - 1) + 2 phi(z) - 1/sqrt(pi)]   (CRPS of N(mu, v) at t)
+///   empirical_crps  1/K sum_k |y_k - t| - 1/(2 K^2) sum_kl |y_k - y_l|   (CRPS of the members)
+enum class EnsembleLoss { gaussian_nll, gaussian_crps, empirical_crps };
+/// "gaussian_nll_ensemble" | "gaussian_crps_ensemble" | "empirical_crps_ensemble"
+EnsembleLoss parse_ensemble_loss(const std::string& name);
+const char* to_string(EnsembleLoss loss);  ///< metatrain's name
+
+/// The mean over rows of `loss` for predictions [n, K >= 2] against targets [n] (differentiable in
+/// both; with autodiff ops only, so it differentiates twice).
+ad::Tensor ensemble_loss(EnsembleLoss loss, const ad::Tensor& predictions, const ad::Tensor& targets);
+/// CRPS of N(mu, sigma^2) at t, sigma [z (2 Phi(z) - 1) + 2 phi(z) - 1/sqrt(pi)], z = (t - mu) / sigma.
+double gaussian_crps(double t, double mu, double sigma);
+
 /// How the wrap is fitted (metatrain's llpr hypers; defaults as metatrain's).
 struct LlprFitOptions {
     UncertaintyMethod uncertainty_method = UncertaintyMethod::llpr;
@@ -53,13 +70,27 @@ struct LlprFitOptions {
     long num_ensemble_members = 0;            ///< energy ensemble size (0: none, else >= 2)
     uint64_t seed = 0;                        ///< ensemble sampling (and shuffling when training it)
     std::string energy_key = "energy";
-    /// Training of the ensemble weights after sampling (metatrain's num_epochs; its default loss
-    /// gaussian_nll_ensemble with train_all_parameters = false): epochs of Adam on W [K, S d] over
-    /// the training split in batches of batch_size, on the per-atom Gaussian NLL of the reference
-    /// under N(mean_k, var_k) of the members; the weights with the lowest validation NLL are kept.
-    /// 0: the members stay as sampled.
+    /// Training of the ensemble weights after sampling (metatrain's num_epochs, loss, with
+    /// train_all_parameters = false: the network stays fixed): epochs of Adam on W [K, S d] over
+    /// the training split in batches of batch_size, on `loss` of the members' per-atom energies
+    /// (plus forces_weight times `forces_loss` of their force components when forces are used);
+    /// the weights with the lowest validation loss are kept. 0: the members stay as sampled.
     long num_epochs = 0;
     double learning_rate = 3e-4;              ///< Adam, constant (metatrain's default value)
+    EnsembleLoss loss = EnsembleLoss::gaussian_nll;         ///< on the per-atom energies
+    double energy_weight = 1.0;
+    /// Forces in the ensemble training: member forces F_k = -G W_k^T against the reference forces
+    /// (minus the ZBL forces) under forces_key. Used when forces_key is not empty and every
+    /// training frame has that column (with forces_required, a frame without it is an error);
+    /// the validation loss has the force term when every validation frame has it.
+    std::string forces_key = "forces";
+    bool forces_required = false;
+    EnsembleLoss forces_loss = EnsembleLoss::gaussian_nll;
+    double forces_weight = 1.0;
+    /// Add the predictive noise to energy_uncertainty (UncertaintyMethod::laplace only, where it is
+    /// the default): sigma_s^2 = alpha^2 phi_s (C + rI)^-1 phi_s^T + N_s^2 sigma_noise^2.
+    /// none: true with laplace, false with llpr (true with llpr is an error: it has no noise).
+    std::optional<bool> include_noise;
 };
 
 /// What the fit measured (for the log).
@@ -69,9 +100,11 @@ struct LlprFitInfo {
     double calibration_seconds = 0;  ///< forward pass over the validation split + alpha
     double ensemble_seconds = 0;
     long n_train = 0, n_val = 0;
-    /// With num_epochs > 0: per epoch the mean training NLL (over batches) and the validation NLL
-    /// (eV/atom units); entry 0 is the sampled ensemble, before any step.
+    /// With num_epochs > 0: per epoch the mean training loss (over batches) and the validation
+    /// loss (LlprFitOptions::loss, energies per atom in eV/atom, forces in eV/A); entry 0 is the
+    /// sampled ensemble, before any step. (Named nll as the default loss.)
     std::vector<double> train_nll, val_nll;
+    bool used_forces = false;        ///< the training loss had the force term
     long best_epoch = 0;             ///< epoch whose weights were kept (0: as sampled)
 };
 
@@ -86,6 +119,7 @@ struct LlprPrediction {
     ad::Tensor forces;                    ///< [n_atoms, 3]
     ad::Tensor stress;                    ///< [n_structures, 3, 3] (zeros for non-periodic)
     ad::Tensor energy_uncertainty;        ///< [n_structures] sigma_s = alpha sqrt(phi_s (C + rI)^-1 phi_s^T)
+                                          ///< (+ N_s^2 sigma_noise^2 inside the root with include_noise)
     ad::Tensor atom_energy_uncertainty;   ///< [n_atoms] sigma_i = alpha sqrt(phi_i (C + rI)^-1 phi_i^T)
     ad::Tensor features;                  ///< [n_structures, d] sum of the per-atom last-layer inputs
     ad::Tensor last_layer_features;       ///< [n_structures, S d] phi_s
@@ -178,11 +212,14 @@ class LlprModel {
     UncertaintyMethod uncertainty_method() const { return method_; }
     /// Set with UncertaintyMethod::laplace (else all zero).
     const LlprLaplaceHypers& laplace_hypers() const { return laplace_; }
+    /// Whether energy_uncertainty includes the noise N_s^2 sigma_noise^2 (LlprFitOptions::include_noise).
+    bool include_noise() const { return include_noise_; }
 
     /// The model's checkpoint (architecture soap_bpnn, its tensors and metadata unchanged) plus the
     /// posterior under "llpr.energy." (tensors and metadata) and "llpr.energy.ensemble_weights",
     /// metadata "llpr.uncertainty_method" and with laplace "llpr.laplace.{prior_precision,
-    /// sigma_noise, log_marginal_likelihood, effective_parameters}" (%.17g).
+    /// sigma_noise, log_marginal_likelihood, effective_parameters}" (%.17g) and
+    /// "llpr.include_noise" ("true" | "false"; absent in older files: false, their behaviour).
     nn::Checkpoint to_checkpoint() const;
     static LlprModel from_checkpoint(const nn::Checkpoint& ckpt);
     void save(const std::string& path) const;
@@ -196,6 +233,7 @@ class LlprModel {
     ad::Tensor ensemble_;
     UncertaintyMethod method_ = UncertaintyMethod::llpr;
     LlprLaplaceHypers laplace_;
+    bool include_noise_ = false;
 };
 
 /// True when a checkpoint holds an LLPR-wrapped model (metadata "llpr.energy.format").
