@@ -31,6 +31,7 @@
 #include "nn/linear.hpp"
 #include "nn/module.hpp"
 #include "nn/pet/nanopet_hypers.hpp"
+#include "nn/pet/pet_layout.hpp"
 #include "nn/transformer.hpp"
 
 namespace nn::pet {
@@ -38,19 +39,6 @@ namespace nn::pet {
 using nn::bpnn::Batch;
 using nn::bpnn::EnergyForcesStress;
 using nn::bpnn::Output;
-
-/// The padded per-centre layout of a batch's pairs (pairs with |r| >= cutoff dropped).
-/// Slots q = i T + t; real slots hold one edge each, padded slots none.
-struct NeighborLayout {
-    long n_atoms = 0, T = 0;          ///< centres and tokens per centre (T >= 1)
-    std::vector<long> centre, neighbor;  ///< [n_edges] global atom indices
-    std::vector<long> structure;      ///< [n_edges]
-    std::vector<long> slot;           ///< [n_edges] slot of each edge
-    std::vector<long> partner;        ///< [n_atoms T] slot of the reversed edge (itself for padding)
-    ad::Tensor shifts;                ///< [n_edges, 3] Cartesian cell shifts
-    ad::Tensor padding;               ///< [n_atoms, T] 1 real, 0 padding
-    std::vector<long> centre_species, neighbor_species;  ///< [n_atoms T] species indices (0 on padding)
-};
 
 class NanoPet : public Module {
   public:
