@@ -134,14 +134,15 @@ TrainResult train_bpnn(const BpnnTrainOptions& o, const TrainRun& run) {
         restart_state.model = m.tensors;
         restart_state.best = c.section("best.");
         restart_state.optimizer = c.section("optimizer.");
+        restart_state.scheduler = c.section("scheduler.");
         start.restart = &restart_state;
         start.composition = &restart_composition;
         start.scaler = &restart_scaler;
     } else if (!run.init_path.empty()) {
         start.init = nn::bpnn::SoapBpnn::from_checkpoint(model_part(nn::load_checkpoint(run.init_path)));
-        AD_CHECK(start.init->hypers().to_toml() == settings.hypers.to_toml(),
+        AD_CHECK(start.init->hypers_toml() == settings.hypers.to_toml(),
                  "--init: expected a model with the options' hypers, got " << run.init_path << " with\n"
-                                                                         << start.init->hypers().to_toml());
+                                                                         << start.init->hypers_toml());
     }
 
     // ---- data (every check before any output)
@@ -232,6 +233,7 @@ TrainResult train_bpnn(const BpnnTrainOptions& o, const TrainRun& run) {
             c.add("model.", state.model);
             c.add("best.", state.best);
             c.add("optimizer.", state.optimizer);
+            if (!state.scheduler.empty()) c.add("scheduler.", state.scheduler);
             make_dirs(join_path(result.run_dir, "checkpoints"));
             nn::save_checkpoint(join_path(result.run_dir, "checkpoints/epoch_" + std::to_string(l.epoch) + ".ckpt"), c);
         }
