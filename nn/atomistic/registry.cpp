@@ -27,25 +27,27 @@ void register_architecture(Architecture architecture) {
     entries()[architecture.name] = std::move(architecture);
 }
 
+void unregister_architecture(const std::string& name) { table().erase(name); }
+
 std::vector<std::string> architecture_names() {
     std::vector<std::string> names;
     for (const auto& [name, a] : table()) names.push_back(name);
     return names;
 }
 
-const Architecture& find_architecture(const std::string& name) {
+const Architecture& find_architecture(const std::string& name, const std::string& where) {
     auto it = table().find(name);
     if (it == table().end()) {
         std::string known;
         for (const auto& n : architecture_names()) known += (known.empty() ? "'" : ", '") + n + "'";
-        AD_FAIL("expected an architecture of " << known << ", got '" << name << "'");
+        AD_FAIL(where << ": expected an architecture of " << known << ", got '" << name << "'");
     }
     return it->second;
 }
 
 std::shared_ptr<AtomisticModel> make_model(const std::string& architecture, const std::string& hypers_toml,
                                            const std::vector<int>& species, ad::Rng& rng, const std::string& where) {
-    std::shared_ptr<AtomisticModel> model = find_architecture(architecture).make(hypers_toml, species, rng, where);
+    std::shared_ptr<AtomisticModel> model = find_architecture(architecture, where).make(hypers_toml, species, rng, where);
     AD_CHECK(model && model->architecture() == architecture,
              "make_model: expected the factory of '" << architecture << "' to build that architecture");
     return model;
@@ -55,7 +57,7 @@ std::shared_ptr<AtomisticModel> load_model(const Checkpoint& ckpt, std::map<int,
                                            double* energy_scale) {
     const std::string where = ckpt.path.empty() ? "checkpoint" : ckpt.path;
     const std::string name = ckpt.meta("architecture");
-    const Architecture& a = find_architecture(name);
+    const Architecture& a = find_architecture(name, where);
     const ModelMetadata meta = read_model_metadata(ckpt, name, a.format_version);
     ad::Rng rng(0);  // any values: overwritten by load_state_dict
     std::shared_ptr<AtomisticModel> model = a.make(meta.hypers, meta.species, rng, where);

@@ -30,8 +30,10 @@ void register_architecture(Architecture architecture);
 void register_builtin_architectures();
 /// The registered names, sorted.
 std::vector<std::string> architecture_names();
-/// The architecture of that name; unknown names are an error listing the known ones.
-const Architecture& find_architecture(const std::string& name);
+/// The architecture of that name; unknown names are an error naming `where` and listing the known ones.
+const Architecture& find_architecture(const std::string& name, const std::string& where = "architecture.name");
+/// Removes an architecture (tests that registered one); unknown names are ignored.
+void unregister_architecture(const std::string& name);
 
 /// A fresh model (weights drawn from `rng`).
 std::shared_ptr<AtomisticModel> make_model(const std::string& architecture, const std::string& hypers_toml,

@@ -1,0 +1,244 @@
+// nn/atomistic: the generic path without SoapBpnn. A toy AtomisticModel defined here (pair
+// Gaussians, d = 3 features, one shared last layer) is registered, trained by train_model,
+// evaluated, checkpointed, rebuilt by the registry from its checkpoint, and wrapped by
+// uq::LlprModel (generic covariance and reverse-mode last-layer Jacobian). Also the trainer's
+// gradient clipping and plateau scheduler, and the registry's one-line errors.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdio>
+
+#include "autodiff/ops.hpp"
+#include "nn/atomistic/registry.hpp"
+#include "nn/atomistic/trainer.hpp"
+#include "tests/helpers.hpp"
+#include "uq/llpr_model.hpp"
+
+using ad::Tensor;
+using Catch::Matchers::Contains;
+using nn::atomistic::AtomisticModel;
+using nn::atomistic::Batch;
+
+namespace {
+
+// Toy model. Pairs p = (i, j) of the batch's full lists within r_c, v_p = (R_j - R_i + shift_p)(I + eps_s):
+//   f_ik = sum_{p: first = i} exp(-a_k |v_p|^2) (1 - |v_p|^2 / r_c^2)^2     a_k = exp(log_a_k), k < d
+//   e_i  = f_i w^T,  phi_i = f_i (P = d, no species blocks)
+class PairToy : public AtomisticModel {
+  public:
+    PairToy(long d, std::vector<int> species, ad::Rng& rng) : d_(d), species_(std::move(species)) {
+        log_a_ = register_parameter("log_a", ad::tensor({1, 3}, {-1.0, 0.0, 1.0}));
+        AD_CHECK(d == 3, "toy: expected num_features = 3, got " << d);
+        w_ = register_parameter("last_layer_weight", rng.normal({1, d}) * 0.1);
+    }
+    nn::atomistic::Output forward(const Batch& b) const override {
+        const double rc2 = cutoff() * cutoff();
+        std::vector<Tensor> fs;
+        for (long s = 0; s < b.n_structures(); ++s) {
+            const long lo = b.offsets[static_cast<size_t>(s)], hi = b.offsets[static_cast<size_t>(s) + 1];
+            const desc::SoapPairs& pp = b.pairs[static_cast<size_t>(s)];
+            Tensor R = ad::slice(b.positions, 0, lo, hi);
+            Tensor f = Tensor::zeros({hi - lo, d_});
+            if (!pp.first.empty()) {
+                Tensor v = ad::index_select(R, 0, pp.second) - ad::index_select(R, 0, pp.first) + pp.cell_shifts;
+                const Tensor& eps = b.strains[static_cast<size_t>(s)];
+                if (eps.defined()) v = v + ad::matmul(v, eps);
+                Tensor r2 = ad::sum(ad::square(v), {1}, true);                             // [n_pairs, 1]
+                Tensor g = ad::exp(-ad::matmul(r2, ad::exp(log_a_))) * ad::square(1.0 - r2 / rc2);  // [n_pairs, d]
+                f = ad::index_add(f, 0, pp.first, g);
+            }
+            fs.push_back(f);
+        }
+        nn::atomistic::Output o;
+        o.atom_features = fs.size() == 1 ? fs[0] : ad::concat(fs, 0);
+        o.atom_last_layer_features = o.atom_features;
+        o.atom_energies = ad::reshape(ad::matmul_nt(o.atom_features, w_), {-1});
+        const long NS = b.n_structures();
+        o.energies = ad::index_add(Tensor::zeros({NS}), 0, b.structure, o.atom_energies);
+        o.features = ad::index_add(Tensor::zeros({NS, d_}), 0, b.structure, o.atom_features);
+        o.last_layer_features = o.features;
+        return o;
+    }
+    const std::vector<int>& species() const override { return species_; }
+    double cutoff() const override { return 3.0; }
+    std::string architecture() const override { return "toy_pair"; }
+    int format_version() const override { return 1; }
+    std::string hypers_toml() const override { return "num_features = " + std::to_string(d_) + "\n"; }
+    long n_last_layer_features() const override { return d_; }
+    Tensor last_layer_weights() const override { return w_; }
+
+  private:
+    long d_;
+    std::vector<int> species_;
+    Tensor log_a_, w_;
+};
+
+std::shared_ptr<AtomisticModel> make_toy(const std::string& hypers, const std::vector<int>& species, ad::Rng& rng,
+                                         const std::string& where) {
+    long d = 3;
+    AD_CHECK(hypers.empty() || std::sscanf(hypers.c_str(), "num_features = %ld", &d) == 1,
+             where << ": expected 'num_features = <n>', got '" << hypers << "'");
+    return std::make_shared<PairToy>(d, species, rng);
+}
+
+/// Registers the toy for one test case (removed again so other tests see the built-ins only).
+struct ToyRegistered {
+    ToyRegistered() { nn::atomistic::register_architecture({"toy_pair", 1, make_toy}); }
+    ~ToyRegistered() { nn::atomistic::unregister_architecture("toy_pair"); }
+};
+
+nn::atomistic::ModelBuilder toy_builder() {
+    return [](const std::vector<int>& species, ad::Rng& rng) { return make_toy("", species, rng, "test"); };
+}
+
+nn::atomistic::TrainerSettings toy_settings() {
+    nn::atomistic::TrainerSettings s;
+    s.num_epochs = 3;
+    s.batch_size = 4;
+    s.learning_rate = 0.05;
+    s.seed = 3;
+    return s;
+}
+
+double max_abs_diff(const Tensor& a, const Tensor& b) {
+    double m = 0;
+    for (long k = 0; k < a.numel(); ++k) m = std::max(m, std::fabs(a[k] - b[k]));
+    return m;
+}
+
+}  // namespace
+
+TEST_CASE("atomistic model: a toy model trains, evaluates, checkpoints, loads by registry and is wrapped by LLPR",
+          "[atomistic]") {
+    ToyRegistered toy;
+    std::vector<desc::System> all = testing::test_frames("ethanol-xtb-20.xyz");
+    std::vector<desc::System> train(all.begin(), all.begin() + 14), val(all.begin() + 14, all.end());
+    nn::atomistic::TrainedModel m = nn::atomistic::train_model(toy_builder(), train, val, toy_settings());
+    REQUIRE(m.model->architecture() == "toy_pair");
+    REQUIRE(m.history.size() == 3);
+    for (const auto& log : m.history) CHECK(std::isfinite(log.val.forces_rmse));
+    const nn::atomistic::SplitMetrics best = m.history[static_cast<size_t>(m.best_epoch - 1)].val;
+    // evaluate() of the kept (best) parameters reproduces that epoch's validation metrics
+    const nn::atomistic::SplitMetrics again = nn::atomistic::evaluate(*m.model, m.composition, m.scaler, val, toy_settings());
+    CHECK(again.energy_rmse_per_atom == Approx(best.energy_rmse_per_atom).epsilon(1e-12));
+
+    // default energy_forces_stress: forces = -dE/dR against central differences of predict_frames
+    std::vector<desc::System> one(val.begin(), val.begin() + 1);
+    const nn::atomistic::EnergyForcesStress p = nn::atomistic::predict_frames(*m.model, m.composition, m.scaler, one);
+    const double h = 1e-5;
+    for (long c : {0L, 4L, 13L}) {  // atom 0 x, atom 1 y, atom 4 y
+        std::vector<desc::System> plus = one, minus = one;
+        plus[0].positions = one[0].positions.clone();  // copies of a System share the tensor's storage
+        minus[0].positions = one[0].positions.clone();
+        plus[0].positions.data()[c] += h;
+        minus[0].positions.data()[c] -= h;
+        const double fd = -(nn::atomistic::predict_frames(*m.model, m.composition, m.scaler, plus).energies[0] -
+                            nn::atomistic::predict_frames(*m.model, m.composition, m.scaler, minus).energies[0]) / (2 * h);
+        CHECK(p.forces[c] == Approx(fd).margin(1e-6));  // central difference error O(h^2 E''') ~ 1e-9 eV/A
+    }
+
+    // named outputs, metatrain's names and shapes
+    const Batch b = nn::atomistic::make_batch(val, m.model->cutoff());
+    const auto named = nn::atomistic::named_outputs(m.model->forward(b));
+    REQUIRE(named.size() == 6);
+    CHECK(named[4].first == "mtt::aux::energy_last_layer_features");
+    CHECK(named[4].second.shape() == ad::Shape{6, 3});
+    CHECK(named[5].first == "mtt::aux::energy_last_layer_features/per_atom");
+    CHECK(named[5].second.shape() == ad::Shape{54, 3});
+
+    // checkpoint -> registry -> the same model, baseline and scale
+    nn::Checkpoint ckpt = m.model->to_checkpoint(m.composition.weights, m.scaler.scale);
+    CHECK(ckpt.meta("architecture") == "toy_pair");
+    std::map<int, double> weights;
+    double scale = 0;
+    std::shared_ptr<AtomisticModel> back = nn::atomistic::load_model(ckpt, &weights, &scale);
+    CHECK(back->architecture() == "toy_pair");
+    CHECK(weights == m.composition.weights);
+    CHECK(scale == m.scaler.scale);
+    const auto p2 = nn::atomistic::predict_frames(*back, {weights}, {scale}, one);
+    CHECK(max_abs_diff(p2.energies, p.energies) == 0.0);
+    CHECK(max_abs_diff(p2.forces, p.forces) == 0.0);
+
+    // LLPR around the toy: ensemble means and forces equal the model's, positive uncertainties
+    uq::LlprFitOptions o;
+    o.batch_size = 4;
+    o.num_ensemble_members = 4;
+    uq::LlprModel wrapped = uq::LlprModel::fit(back, {weights}, {scale}, train, val, o);
+    const uq::LlprPrediction q = wrapped.predict(val);
+    const nn::atomistic::EnergyForcesStress ref = nn::atomistic::predict_frames(*back, {weights}, {scale}, val);
+    CHECK(max_abs_diff(q.energies, ref.energies) < 1e-9);  // phi w_e + baseline vs scale E + baseline: rounding
+    CHECK(max_abs_diff(q.forces, ref.forces) < 1e-9);      // -G w_e vs autodiff forces: rounding
+    CHECK(q.forces_ensemble.shape() == ad::Shape{54, 3, 4});
+    for (long s = 0; s < 6; ++s) CHECK(q.energy_uncertainty[s] > 0);
+    const uq::LlprModel loaded = uq::LlprModel::from_checkpoint(wrapped.to_checkpoint());
+    CHECK(max_abs_diff(loaded.predict(val).energy_uncertainty, q.energy_uncertainty) == 0.0);
+
+    // errors: an unknown architecture in a checkpoint, bad hypers
+    ckpt.metadata["architecture"] = "nope";
+    ckpt.path = "x.ckpt";
+    REQUIRE_THROWS_WITH(nn::atomistic::load_model(ckpt), Contains("x.ckpt: expected an architecture of") &&
+                                                             Contains("'toy_pair'") && Contains("got 'nope'"));
+    ad::Rng rng(0);
+    REQUIRE_THROWS_WITH(nn::atomistic::make_model("toy_pair", "width = 2", {1}, rng, "opts.toml"),
+                        Contains("opts.toml: expected 'num_features = <n>', got 'width = 2'"));
+}
+
+TEST_CASE("atomistic model: the generic last-layer Jacobian gives the stress of periodic structures", "[atomistic]") {
+    ToyRegistered toy;
+    std::vector<desc::System> cu = testing::test_frames("cu-emt-6.xyz");
+    ad::Rng rng(2);
+    std::shared_ptr<AtomisticModel> model = nn::atomistic::make_model("toy_pair", "", {29}, rng);
+    const Batch b = nn::atomistic::make_batch({cu[0], cu[1]}, model->cutoff());
+    const nn::atomistic::EnergyForcesStress efs = model->energy_forces_stress(b, ad::CreateGraph::no);
+    const Tensor G = uq::last_layer_jacobian(*model, b);  // [n + 6, 3, 3]
+    const Tensor w = ad::reshape(model->last_layer_weights().detach(), {3, 1});
+    const Tensor dE = ad::reshape(ad::matmul(ad::reshape(G, {-1, 3}), w), {-1});  // [(n + 6) 3]
+    const long n = b.n_atoms();
+    for (long r = 0; r < 3 * n; ++r) REQUIRE(-dE[r] == Approx(efs.forces[r]).margin(1e-12));  // same sums, other order
+    for (long s = 0; s < 2; ++s)
+        for (long c = 0; c < 9; ++c)
+            CHECK(dE[3 * n + 9 * s + c] / b.volumes[static_cast<size_t>(s)] == Approx(efs.stress[9 * s + c]).margin(1e-12));
+}
+
+TEST_CASE("trainer: grad_clip_norm clips every step; the plateau scheduler lowers the learning rate", "[atomistic]") {
+    std::vector<desc::System> all = testing::test_frames("ethanol-xtb-20.xyz");
+    std::vector<desc::System> train(all.begin(), all.begin() + 8);
+    nn::atomistic::TrainerSettings s = toy_settings();
+    s.num_epochs = 1;
+    s.batch_size = 8;  // one step
+    s.warmup_fraction = 0;
+    ad::Rng rng(static_cast<uint64_t>(s.seed));
+    const nn::NamedTensors init = make_toy("", {1, 6, 8}, rng, "test")->state_dict();
+    auto moved = [&](const nn::atomistic::TrainerSettings& settings) {
+        nn::atomistic::TrainedModel m = nn::atomistic::train_model(toy_builder(), train, {}, settings);
+        double d = 0;
+        const nn::NamedTensors now = m.model->state_dict();
+        for (size_t k = 0; k < now.size(); ++k) d = std::max(d, max_abs_diff(now[k].second, init[k].second));
+        return d;
+    };
+    const double free_step = moved(s);
+    s.grad_clip_norm = 1e-12;  // Adam's first step is lr g / (|g| + eps): with |g| <= 1e-12 << eps = 1e-8 it is ~1e-4 lr
+    const double clipped_step = moved(s);
+    CHECK(free_step > 0.5 * s.learning_rate);  // unclipped first Adam step: ~lr per parameter
+    CHECK(clipped_step < 1e-3 * s.learning_rate);
+    s.grad_clip_norm = 0;
+    REQUIRE_THROWS_WITH(moved(s), Contains("grad_clip_norm: expected > 0 (inf: no clipping), got 0"));
+
+    // plateau, patience 0: with a learning rate too small to change the loss every epoch after the
+    // first is "bad", so lr halves after epochs 2, 3, ... (log.lr is the lr used in that epoch)
+    s = toy_settings();
+    s.scheduler = nn::atomistic::parse_lr_scheduler("plateau");
+    s.scheduler_patience = 0;
+    s.scheduler_factor = 0.5;
+    s.learning_rate = 1e-6;  // steps change the loss by ~1e-6 relative, below the 1e-4 threshold
+    s.warmup_fraction = 0;
+    s.num_epochs = 4;
+    nn::atomistic::TrainedModel m = nn::atomistic::train_model(toy_builder(), train, {}, s);
+    REQUIRE(m.history.size() == 4);
+    CHECK(m.history[0].lr == 1e-6);
+    CHECK(m.history[1].lr == 1e-6);
+    CHECK(m.history[2].lr == 0.5e-6);  // halving is exact in binary
+    CHECK(m.history[3].lr == 0.25e-6);
+    REQUIRE_THROWS_WITH(nn::atomistic::parse_lr_scheduler("cosine"),
+                        Contains("scheduler: expected one of warmup_cosine, plateau, got 'cosine'"));
+}
