@@ -41,9 +41,9 @@ void add_term_keys(std::map<std::string, Kind>& s, const std::string& key) {
 
 namespace {
 
-/// The CLI's architectures: one line each.
-const std::vector<ArchitectureOptions>& architecture_options_table() {
-    static const std::vector<ArchitectureOptions> table = {
+/// The CLI's architectures: one line each (tests add theirs with register_architecture_options).
+std::vector<ArchitectureOptions>& architecture_options_table() {
+    static std::vector<ArchitectureOptions> table = {
         bpnn_architecture_options(),
     };
     return table;
@@ -61,6 +61,16 @@ const std::map<std::string, Kind>& optional_training_keys() {
 }
 
 }  // namespace
+
+void register_architecture_options(ArchitectureOptions options) {
+    unregister_architecture_options(options.name);
+    architecture_options_table().push_back(std::move(options));
+}
+
+void unregister_architecture_options(const std::string& name) {
+    auto& t = architecture_options_table();
+    t.erase(std::remove_if(t.begin(), t.end(), [&](const ArchitectureOptions& a) { return a.name == name; }), t.end());
+}
 
 std::vector<std::string> architecture_option_names() {
     std::vector<std::string> names;

@@ -66,6 +66,9 @@ struct ArchitectureOptions {
     std::function<void(AtomisticTrainOptions&)> training_defaults;
 };
 
+/// Adds (or replaces) an entry at run time (tests; built-ins are listed in atomistic_options.cpp).
+void register_architecture_options(ArchitectureOptions options);
+void unregister_architecture_options(const std::string& name);
 /// The architectures `atomgrad train` accepts, sorted by name.
 std::vector<std::string> architecture_option_names();
 /// The entry of `name` (an error listing the names otherwise).

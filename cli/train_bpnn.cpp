@@ -168,7 +168,7 @@ TrainResult train_atomistic(const AtomisticTrainOptions& o, const TrainRun& run)
     write_file_atomic(join_path(result.run_dir, "options.toml"), read_file(o.options_path));
     write_file_atomic(join_path(result.run_dir, "options_restart.toml"),
                       o.to_toml(AtomisticTrainOptions::PathStyle::absolute));
-    std::printf("soap_bpnn: %zu training, %zu validation, %zu test structures; run folder %s\n", train.size(),
+    std::printf("%s: %zu training, %zu validation, %zu test structures; run folder %s\n", o.architecture.c_str(), train.size(),
                 val.size(), test.size(), result.run_dir.c_str());
     if (start.restart) std::printf("restarting after epoch %ld of %s\n", restart_state.epoch, run.restart_path.c_str());
     std::fflush(stdout);
