@@ -42,6 +42,7 @@ std::string write_bpnn_model(const std::string& hypers) {
     const nn::bpnn::BpnnHypers h = nn::bpnn::BpnnHypers::from_toml(hypers, "hypers");
     auto num = [](double v) { return desc::format_double(v); };
     std::ostringstream os;
+    os << "\n[architecture.model]\nzbl = " << (h.zbl ? "true" : "false") << "\n";  // was left out before the split
     os << "\n[architecture.model.soap]\ncutoff = " << num(h.cutoff) << "\ncutoff_width = " << num(h.cutoff_width)
        << "\nmax_angular = " << h.max_angular << "\nmax_radial = " << h.max_radial << "\n";
     os << "\n[architecture.model.bpnn]\nnum_hidden_layers = " << h.num_hidden_layers

@@ -134,3 +134,11 @@ TEST_CASE("atomistic_options: a new architecture is one options entry; it trains
     cli::train_atomistic(o, again);
     CHECK(cli_testing::read_text(dir.file("restarted.ckpt")) == cli_testing::read_text(dir.file("model.ckpt")));
 }
+
+TEST_CASE("atomistic_options: the expanded soap_bpnn options keep zbl", "[cli][atomistic_options]") {
+    std::string text = options();
+    text.replace(text.find("[architecture.model.soap]"), 0, "[architecture.model]\nzbl = true\n");
+    const cli::AtomisticTrainOptions a = parse(text);
+    CHECK(a.hypers.find("zbl = true") != std::string::npos);
+    CHECK(parse(a.to_toml()).hypers == a.hypers);  // options_restart.toml trains the same model
+}
