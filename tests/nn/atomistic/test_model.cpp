@@ -117,6 +117,47 @@ TEST_CASE("atomistic model: a toy model trains, evaluates, checkpoints, loads by
                         Contains("opts.toml: expected 'num_features = <n>', got 'width = 2'"));
 }
 
+TEST_CASE("AtomisticModel::energy_forces_stress: forces and stress are differentiable (gradcheck, CreateGraph::yes)",
+          "[atomistic]") {
+    // the default implementation on the toy: f(R, eps) = [F, stress] of a rattled periodic fcc Cu cell
+    // (4 atoms, 3.61 A) whose pair vectors are strained by eps; gradcheck compares d[F, stress]/d(R, eps)
+    // (second derivatives of E, recorded by CreateGraph::yes) with central differences
+    std::vector<desc::System> cu = testing::test_frames("cu_fcc4.xyz");
+    ad::Rng rng(1);
+    std::shared_ptr<AtomisticModel> model = make_toy("", {29}, rng, "test");
+    const Batch b = nn::atomistic::make_batch(cu, model->cutoff());
+    ad::Function f = [&](const ad::Inputs& x) {
+        Batch bx = b;
+        bx.positions = x[0];
+        bx.strains[0] = x[1];
+        const nn::atomistic::EnergyForcesStress efs = model->energy_forces_stress(bx, ad::CreateGraph::yes);
+        return ad::concat({ad::reshape(efs.forces, {-1}), ad::reshape(efs.stress, {-1})}, 0);
+    };
+    const Tensor R = b.positions.clone().set_requires_grad(true);
+    const Tensor eps = (Tensor::zeros({3, 3}) + 0.01).set_requires_grad(true);  // away from 0: a general point
+    CHECK(ad::gradcheck(f, {R, eps}));
+    // values at eps = 0: F sums to zero (translation invariance), the stress is symmetric (rotation invariance)
+    const Tensor v = f({R, Tensor::zeros({3, 3}).set_requires_grad(true)});
+    for (long a = 0; a < 3; ++a) {
+        double sum = 0;
+        for (long i = 0; i < b.n_atoms(); ++i) sum += v[3 * i + a];
+        CHECK(sum == Approx(0).margin(1e-12));  // pair forces cancel in pairs: rounding only
+    }
+    const long o = 3 * b.n_atoms();
+    CHECK(v[o + 1] == Approx(v[o + 3]).margin(1e-12));  // sum_p v_x dE/dv_y = sum_p v_y dE/dv_x for radial pairs
+    // stress = (1/V) dE/d(eps) at 0 against central differences of E in eps_01 and eps_22
+    for (long c : {1L, 8L}) {
+        auto energy = [&](double h) {
+            Batch bx = b;
+            bx.strains[0] = Tensor::zeros({3, 3});
+            bx.strains[0].data()[c] = h;
+            return model->energies(bx)[0];
+        };
+        const double h = 1e-5;
+        CHECK(v[o + c] == Approx((energy(h) - energy(-h)) / (2 * h) / b.volumes[0]).margin(1e-9));  // O(h^2) ~ 1e-10
+    }
+}
+
 TEST_CASE("atomistic model: the generic last-layer Jacobian gives the stress of periodic structures", "[atomistic]") {
     ToyRegistered toy;
     std::vector<desc::System> cu = testing::test_frames("cu-emt-6.xyz");
