@@ -33,7 +33,7 @@ LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 
 LIB_SRC   := $(wildcard autodiff/*.cpp nn/*.cpp nn/*/*.cpp descriptors/*.cpp uq/*.cpp) $(filter-out cli/main.cpp,$(wildcard cli/*.cpp))
 LIB_OBJ   := $(LIB_SRC:%.cpp=$(B)/%.o)
-TEST_SRC  := $(wildcard tests/*.cpp tests/*/*.cpp)
+TEST_SRC  := $(wildcard tests/*.cpp tests/*/*.cpp tests/*/*/*.cpp)
 TEST_OBJ  := $(TEST_SRC:%.cpp=$(B)/%.o)
 BENCH_SRC := $(wildcard bench/*.cpp)
 BENCH_BIN := $(BENCH_SRC:%.cpp=$(B)/%)

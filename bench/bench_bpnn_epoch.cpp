@@ -25,7 +25,6 @@
 
 #include "bench/bench_util.hpp"
 #include "descriptors/extxyz.hpp"
-#include "nn/bpnn/parallel.hpp"
 #include "nn/bpnn/trainer.hpp"
 
 using Clock = std::chrono::steady_clock;

@@ -14,7 +14,7 @@
 #include "autodiff/random.hpp"
 #include "descriptors/extxyz.hpp"
 #include "nn/bpnn/bpnn.hpp"
-#include "nn/bpnn/loss.hpp"
+#include "nn/bpnn/trainer.hpp"
 #include "nn/optim.hpp"
 
 using Clock = std::chrono::steady_clock;

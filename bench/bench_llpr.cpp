@@ -27,7 +27,7 @@
 #include "bench/bench_util.hpp"
 #include "descriptors/extxyz.hpp"
 #include "nn/bpnn/bpnn.hpp"
-#include "nn/bpnn/parallel.hpp"
+#include "nn/bpnn/trainer.hpp"
 #include "uq/llpr_model.hpp"
 
 using Clock = std::chrono::steady_clock;

@@ -1,389 +1,122 @@
-// Strict reading of the soap_bpnn training options (see bpnn_options.hpp).
+// The soap_bpnn part of the training options (see bpnn_options.hpp).
 #include "cli/bpnn_options.hpp"
 
-#include <filesystem>
 #include <sstream>
 
 #include "autodiff/error.hpp"
-#include "cli/files.hpp"
-#include "descriptors/system.hpp"
 
 namespace cli {
 
-namespace fs = std::filesystem;
-
 namespace {
 
-const std::string kTrain = "architecture.training.";
-const std::string kLoss = "architecture.training.loss";
-const std::string kEnergy = "training_set.targets.energy";
+const std::string kModel = "architecture.model.";
 
-// Where each term of the loss may be written (current metatrain layout first, then the internal
-// "gradients" form, then the older layout with forces / stress / virial next to the target).
-const std::vector<std::string> kForcesTerm = {kLoss + ".energy.forces", kLoss + ".energy.gradients.positions",
-                                              kLoss + ".forces"};
-const std::vector<std::string> kStrainTerm = {kLoss + ".energy.stress", kLoss + ".energy.virial",
-                                              kLoss + ".energy.gradients.strain", kLoss + ".stress",
-                                              kLoss + ".virial"};
-
-void add_term_keys(std::map<std::string, Kind>& s, const std::string& key) {
-    s[key] = Kind::string_or_table;
-    s[key + ".type"] = Kind::string;
-    s[key + ".weight"] = Kind::floating;
-    s[key + ".reduction"] = Kind::string;
-    s[key + ".delta"] = Kind::floating;
-}
-
-}  // namespace
-
-const std::map<std::string, Kind>& bpnn_option_keys() {
-    static const std::map<std::string, Kind> s = [] {
-        std::map<std::string, Kind> k = {
-            {"seed", Kind::integer},
-            {"base_precision", Kind::integer},
-            {"architecture", Kind::table},
-            {"architecture.name", Kind::string},
-            {"architecture.model", Kind::table},
-            {"architecture.model.soap", Kind::table},
-            {"architecture.model.soap.cutoff", Kind::floating},
-            {"architecture.model.soap.cutoff_width", Kind::floating},
-            {"architecture.model.soap.max_angular", Kind::integer},
-            {"architecture.model.soap.max_radial", Kind::integer},
-            {"architecture.model.bpnn", Kind::table},
-            {"architecture.model.bpnn.num_hidden_layers", Kind::integer},
-            {"architecture.model.bpnn.num_neurons_per_layer", Kind::integer},
-            {"architecture.model.bpnn.layernorm", Kind::boolean},
-            {"architecture.model.heads", Kind::table},
-            {"architecture.model.zbl", Kind::boolean},
-            {"architecture.model.heads.energy", Kind::string},
-            {"architecture.training", Kind::table},
-            {kTrain + "num_epochs", Kind::integer},
-            {kTrain + "batch_size", Kind::integer},
-            {kTrain + "learning_rate", Kind::floating},
-            {kTrain + "warmup_fraction", Kind::floating},
-            {kTrain + "log_interval", Kind::integer},
-            {kTrain + "checkpoint_interval", Kind::integer},
-            {kTrain + "per_structure_targets", Kind::string_or_list},
-            {kTrain + "log_mae", Kind::boolean},
-            {kTrain + "log_separate_blocks", Kind::boolean},
-            {kTrain + "best_model_metric", Kind::string},
-            {kTrain + "scale_targets", Kind::boolean},
-            {kTrain + "remove_composition_contribution", Kind::boolean},
-            {kTrain + "fixed_scaling_weights", Kind::table},
-            {kTrain + "fixed_scaling_weights.energy", Kind::floating},
-            {kTrain + "fixed_composition_weights", Kind::table},
-            {kTrain + "fixed_composition_weights.energy", Kind::any_table},
-            {kTrain + "loss_weights", Kind::table},
-            {kTrain + "loss_weights.energy", Kind::floating},
-            {kTrain + "loss_weights.forces", Kind::floating},
-            {kTrain + "loss_weights.stress", Kind::floating},
-            {kLoss + ".energy.gradients", Kind::table},
-            {"training_set", Kind::table},
-            {"training_set.systems", Kind::string_or_table},
-            {"training_set.systems.read_from", Kind::string},
-            {"training_set.systems.length_unit", Kind::string},
-            {"training_set.targets", Kind::table},
-            {kEnergy, Kind::table},
-            {kEnergy + ".key", Kind::string},
-            {kEnergy + ".unit", Kind::string},
-            {kEnergy + ".quantity", Kind::string},
-            {kEnergy + ".read_from", Kind::string},
-            {"validation_set", Kind::fraction_or_file},
-            {"validation_set.read_from", Kind::string},
-            {"validation_set.systems", Kind::table},
-            {"validation_set.systems.read_from", Kind::string},
-            {"test_set", Kind::fraction_or_file},
-            {"test_set.read_from", Kind::string},
-            {"test_set.systems", Kind::table},
-            {"test_set.systems.read_from", Kind::string},
-        };
-        k[kLoss] = Kind::string_or_table;
-        add_term_keys(k, kLoss + ".energy");
-        for (const auto& key : kForcesTerm) add_term_keys(k, key);
-        for (const auto& key : kStrainTerm) add_term_keys(k, key);
-        for (const char* g : {"forces", "stress", "virial"}) {
-            k[kEnergy + "." + g] = Kind::bool_string_or_table;
-            k[kEnergy + "." + g + ".key"] = Kind::string;
-            k[kEnergy + "." + g + ".read_from"] = Kind::string;
-        }
-        return k;
-    }();
-    return s;
-}
-
-namespace {
-
-
-/// Whether two paths written in the options name the same file (relative to the options' folder).
-bool same_file(const Options& o, const std::string& a, const std::string& b) {
-    return fs::path(join_path(o.base_dir(), a)).lexically_normal() == fs::path(join_path(o.base_dir(), b)).lexically_normal();
-}
-
-long positive(const Options& o, const std::string& key, long fallback, long min) {
+long at_least(const Options& o, const std::string& key, long fallback, long min) {
     long v = o.get_int(key, fallback);
     AD_CHECK(v >= min, o.where(key) << ": '" << key << "' expected >= " << min << ", got " << v);
     return v;
 }
 
-/// One loss term at `key`: a type string, or a table of type / weight / reduction / delta.
-void read_term(const Options& o, const std::string& key, nn::bpnn::LossTerm& term) {
-    if (!o.has(key)) return;
-    const std::string type_key = o.is_string(key) ? key : key + ".type";
-    const std::string type = o.get_string(type_key, nn::bpnn::to_string(term.type));
-    o.require_one_of(type_key, type, {"mse", "mae", "huber"});
-    term.type = nn::bpnn::parse_loss_type(type);
-    if (o.is_string(key)) return;
-    term.weight = o.get_float(key + ".weight", term.weight);
-    AD_CHECK(term.weight >= 0, o.where(key + ".weight") << ": '" << key << ".weight' expected >= 0, got " << term.weight);
-    const std::string reduction = o.get_string(key + ".reduction", nn::bpnn::to_string(term.reduction));
-    o.require_one_of(key + ".reduction", reduction, {"mean", "sum"});
-    term.reduction = nn::bpnn::parse_reduction(reduction);
-    if (o.has(key + ".delta")) {
-        AD_CHECK(term.type == nn::bpnn::LossType::huber,
-                 o.where(key + ".delta") << ": '" << key << ".delta' expected only with type = \"huber\", got type = \""
-                                         << type << "\"");
-        term.delta = o.get_float(key + ".delta", term.delta);
-        AD_CHECK(term.delta > 0, o.where(key + ".delta") << ": '" << key << ".delta' expected > 0, got " << term.delta);
-    }
-}
-
-/// The one place (of `keys`) a term is written, or "" (two places are an error).
-std::string term_key(const Options& o, const std::vector<std::string>& keys) {
-    std::string found;
-    for (const auto& k : keys) {
-        if (!o.has(k)) continue;
-        AD_CHECK(found.empty(), o.where(k) << ": '" << k << "' expected once, got it also as '" << found << "'");
-        found = k;
-    }
-    return found;
-}
-
-/// A target gradient (forces / stress / virial): "" when off, else the per-frame key.
-std::string read_gradient(const Options& o, const std::string& name, bool fallback, const std::string& systems) {
-    const std::string key = kEnergy + "." + name;
-    if (!o.has(key)) return fallback ? name : "";
-    if (o.is_string(key)) return o.get_string(key, name);
-    if (!o.is_table(key)) return o.get_bool(key, fallback) ? name : "";
-    const std::string from = o.get_string(key + ".read_from", systems);
-    AD_CHECK(same_file(o, from, systems),
-             o.where(key + ".read_from") << ": '" << key << ".read_from' expected the systems file '" << systems
-                                         << "' (targets from other files are not supported), got '" << from << "'");
-    return o.get_string(key + ".key", name);
-}
-
-}  // namespace
-
-DataSource read_data_set(const Options& o, const std::string& key, DataSource fallback) {
-    if (!o.has(key)) return fallback;
-    DataSource d;
-    for (const std::string& k : {key + ".read_from", key + ".systems.read_from"}) {
-        if (o.has(k)) {
-            d.kind = DataSource::Kind::file;
-            d.path = o.get_string(k, "");
-            return d;
-        }
-    }
-    if (o.is_string(key)) {
-        d.kind = DataSource::Kind::file;
-        d.path = o.get_string(key, "");
-        return d;
-    }
-    AD_CHECK(!o.is_table(key), o.where(key) << ": '" << key << "' expected a table with read_from, got a table without it");
-    d.fraction = o.get_float(key, 0.0);
-    AD_CHECK(d.fraction >= 0 && d.fraction < 1,
-             o.where(key) << ": '" << key << "' expected a fraction in [0, 1), got " << d.fraction);
-    d.kind = d.fraction > 0 ? DataSource::Kind::fraction : DataSource::Kind::none;
-    return d;
-}
-
-BpnnTrainOptions parse_bpnn_options(const Options& o) {
-    o.check(bpnn_option_keys());
-    BpnnTrainOptions r;
-    r.options_path = o.name();
-    const std::string name = o.get_string("architecture.name", "");
-    o.require_one_of("architecture.name", name, {"soap_bpnn"});
-    nn::bpnn::TrainerSettings& s = r.settings;
-    s.seed = o.get_int("seed", 0);
-    nn::bpnn::BpnnHypers& h = s.hypers;
-    const std::string m = "architecture.model.";
+std::string read_bpnn_model(const Options& o) {
+    nn::bpnn::BpnnHypers h;
+    const std::string& m = kModel;
     h.cutoff = o.get_float(m + "soap.cutoff", h.cutoff);
     AD_CHECK(h.cutoff > 0, o.where(m + "soap.cutoff") << ": '" << m << "soap.cutoff' expected > 0, got " << h.cutoff);
     h.cutoff_width = o.get_float(m + "soap.cutoff_width", h.cutoff_width);
     AD_CHECK(h.cutoff_width > 0 && h.cutoff_width < h.cutoff,
              o.where(m + "soap.cutoff_width") << ": '" << m << "soap.cutoff_width' expected in (0, cutoff), got "
                                               << h.cutoff_width);
-    h.max_angular = static_cast<int>(positive(o, m + "soap.max_angular", h.max_angular, 0));
-    h.max_radial = static_cast<int>(positive(o, m + "soap.max_radial", h.max_radial, 0));
-    h.num_hidden_layers = static_cast<int>(positive(o, m + "bpnn.num_hidden_layers", h.num_hidden_layers, 0));
-    h.num_neurons_per_layer = static_cast<int>(positive(o, m + "bpnn.num_neurons_per_layer", h.num_neurons_per_layer, 1));
+    h.max_angular = static_cast<int>(at_least(o, m + "soap.max_angular", h.max_angular, 0));
+    h.max_radial = static_cast<int>(at_least(o, m + "soap.max_radial", h.max_radial, 0));
+    h.num_hidden_layers = static_cast<int>(at_least(o, m + "bpnn.num_hidden_layers", h.num_hidden_layers, 0));
+    h.num_neurons_per_layer = static_cast<int>(at_least(o, m + "bpnn.num_neurons_per_layer", h.num_neurons_per_layer, 1));
     h.layernorm = o.get_bool(m + "bpnn.layernorm", h.layernorm);
     h.zbl = o.get_bool(m + "zbl", h.zbl);
     const std::string head = o.get_string(m + "heads.energy", "linear");
     o.require_one_of(m + "heads.energy", head, {"linear", "mlp"});
     h.energy_head = nn::bpnn::parse_head(head);
-
-    const std::string& t = kTrain;
-    s.num_epochs = positive(o, t + "num_epochs", s.num_epochs, 1);
-    s.batch_size = positive(o, t + "batch_size", s.batch_size, 1);
-    s.learning_rate = o.get_float(t + "learning_rate", s.learning_rate);
-    AD_CHECK(s.learning_rate > 0, o.where(t + "learning_rate") << ": '" << t << "learning_rate' expected > 0, got "
-                                                               << s.learning_rate);
-    s.warmup_fraction = o.get_float(t + "warmup_fraction", s.warmup_fraction);
-    AD_CHECK(s.warmup_fraction >= 0 && s.warmup_fraction < 1,
-             o.where(t + "warmup_fraction") << ": '" << t << "warmup_fraction' expected in [0, 1), got "
-                                            << s.warmup_fraction);
-    r.log_interval = positive(o, t + "log_interval", r.log_interval, 1);
-    r.checkpoint_interval = positive(o, t + "checkpoint_interval", r.checkpoint_interval, 0);
-    for (const std::string& target : o.get_string_list(t + "per_structure_targets", {})) {
-        o.require_one_of(t + "per_structure_targets", target, {"energy"});
-        s.loss.per_structure = true;
-    }
-    s.log_mae = o.get_bool(t + "log_mae", s.log_mae);
-    s.log_separate_blocks = o.get_bool(t + "log_separate_blocks", s.log_separate_blocks);
-    const std::string metric = o.get_string(t + "best_model_metric", "rmse_prod");
-    o.require_one_of(t + "best_model_metric", metric, {"rmse_prod", "mae_prod", "loss"});
-    s.best_model_metric = nn::bpnn::parse_best_model_metric(metric);
-    s.scale_targets = o.get_bool(t + "scale_targets", s.scale_targets);
-    if (o.has(t + "fixed_scaling_weights.energy")) {
-        const std::string k = t + "fixed_scaling_weights.energy";
-        const double w = o.get_float(k, 1.0);
-        AD_CHECK(w > 0, o.where(k) << ": '" << k << "' expected > 0, got " << w);
-        AD_CHECK(s.scale_targets, o.where(k) << ": '" << k << "' expected scale_targets = true, got scale_targets = false");
-        s.fixed_scaling_weight = w;
-    }
-    s.remove_composition_contribution = o.get_bool(t + "remove_composition_contribution", true);
-    const std::string fixed = t + "fixed_composition_weights.energy";
-    for (const std::string& z : o.keys(fixed)) {
-        const std::string k = fixed + "." + z;
-        long Z = 0;
-        size_t used = 0;
-        try {
-            Z = std::stol(z, &used);
-        } catch (const std::logic_error&) {
-            used = 0;
-        }
-        AD_CHECK(used == z.size() && Z >= 1 && Z <= 118,
-                 o.where(k) << ": '" << k << "' expected an atomic number (1 .. 118) as the key, got '" << z << "'");
-        s.fixed_composition_weights[static_cast<int>(Z)] = o.get_float(k, 0.0);
-    }
-    AD_CHECK(s.fixed_composition_weights.empty() || s.remove_composition_contribution,
-             o.where(fixed) << ": '" << fixed << "' expected remove_composition_contribution = true, got false");
-
-    // ---- loss: the current table, or the legacy loss_weights
-    nn::bpnn::LossConfig& L = s.loss;
-    AD_CHECK(!(o.has(kLoss) && o.has(t + "loss_weights")),
-             o.where(t + "loss_weights") << ": '" << t << "loss_weights' expected alone, got it with '" << kLoss
-                                         << "'; write the weights as [" << kLoss << ".energy] weight, ["
-                                         << kLoss << ".energy.forces] weight, [" << kLoss << ".energy.stress] weight");
-    if (o.is_string(kLoss)) {
-        const std::string type = o.get_string(kLoss, "mse");
-        o.require_one_of(kLoss, type, {"mse", "mae", "huber"});
-        L.energy.type = L.forces.type = L.strain.type = nn::bpnn::parse_loss_type(type);
-    }
-    read_term(o, kLoss + ".energy", L.energy);
-    read_term(o, term_key(o, kForcesTerm), L.forces);
-    read_term(o, term_key(o, kStrainTerm), L.strain);
-    L.energy.weight = o.get_float(t + "loss_weights.energy", L.energy.weight);
-    L.forces.weight = o.get_float(t + "loss_weights.forces", L.forces.weight);
-    L.strain.weight = o.get_float(t + "loss_weights.stress", L.strain.weight);
-    for (const char* w : {"energy", "forces", "stress"}) {
-        const std::string k = t + "loss_weights." + w;
-        AD_CHECK(o.get_float(k, 0.0) >= 0, o.where(k) << ": '" << k << "' expected >= 0, got " << o.get_float(k, 0.0));
-    }
-
-    // ---- data and targets
-    // metatrain's short form systems = "file.xyz" is [training_set.systems] read_from = "file.xyz"
-    const std::string systems = o.is_string("training_set.systems") ? "training_set.systems" : "training_set.systems.read_from";
-    AD_CHECK(o.has(systems),
-             o.name() << ": expected 'training_set.systems.read_from' (the training structures), got none");
-    r.train_path = o.get_string(systems, "");
-    const std::string e = kEnergy + ".";
-    s.energy_key = o.get_string(e + "key", "energy");
-    const std::string unit = o.get_string(e + "unit", "eV");
-    o.require_one_of(e + "unit", unit, {"eV"});
-    o.require_one_of(e + "quantity", o.get_string(e + "quantity", "energy"), {"energy"});
-    const std::string energy_from = o.get_string(e + "read_from", r.train_path);
-    AD_CHECK(same_file(o, energy_from, r.train_path),
-             o.where(e + "read_from") << ": '" << e << "read_from' expected the systems file '" << r.train_path
-                                      << "' (targets from other files are not supported), got '" << energy_from << "'");
-    s.forces_key = read_gradient(o, "forces", true, r.train_path);
-    s.stress_key = read_gradient(o, "stress", false, r.train_path);
-    s.virial_key = read_gradient(o, "virial", false, r.train_path);
-    AD_CHECK(s.stress_key.empty() || s.virial_key.empty(),
-             o.where(e + "virial") << ": '" << e << "virial' expected false when stress is used (both are the strain "
-                                                  "gradient), got both");
-    r.validation = read_data_set(o, "validation_set", r.validation);
-    r.test = read_data_set(o, "test_set", r.test);
-    return r;
+    return h.to_toml();
 }
 
-BpnnTrainOptions read_bpnn_options(const std::string& path) { return parse_bpnn_options(Options::from_file(path)); }
-
-namespace {
-
-std::string quote(const std::string& text) {
-    std::string out = "\"";
-    for (char c : text) {
-        if (c == '"' || c == '\\') out += '\\';
-        out += c;
-    }
-    return out + "\"";
-}
-
-std::string num(double v) { return desc::format_double(v); }
-
-void write_term(std::ostream& os, const std::string& table, const nn::bpnn::LossTerm& term) {
-    os << "\n[" << table << "]\ntype = " << quote(nn::bpnn::to_string(term.type)) << "\nweight = " << num(term.weight)
-       << "\nreduction = " << quote(nn::bpnn::to_string(term.reduction)) << "\n";
-    if (term.type == nn::bpnn::LossType::huber) os << "delta = " << num(term.delta) << "\n";
-}
-
-}  // namespace
-
-std::string BpnnTrainOptions::to_toml(PathStyle style) const {
-    const std::string base = dirname_of(options_path);
-    auto path = [&](const std::string& p) { return style == PathStyle::absolute ? absolute_path(join_path(base, p)) : p; };
-    auto source = [&](const DataSource& d) { return d.kind == DataSource::Kind::file ? quote(path(d.path)) : num(d.fraction); };
-    const nn::bpnn::TrainerSettings& s = settings;
-    const nn::bpnn::BpnnHypers& h = s.hypers;
+std::string write_bpnn_model(const std::string& hypers) {
+    const nn::bpnn::BpnnHypers h = nn::bpnn::BpnnHypers::from_toml(hypers, "hypers");
+    auto num = [](double v) { return desc::format_double(v); };
     std::ostringstream os;
-    os << "# fully expanded options of this run (defaults filled in)\n";
-    os << "seed = " << s.seed << "\n";
-    os << "validation_set = " << source(validation) << "\n";  // 0: none (absent would mean 0.1)
-    if (test.kind != DataSource::Kind::none) os << "test_set = " << source(test) << "\n";
-    os << "\n[architecture]\nname = \"soap_bpnn\"\n";
+    os << "\n[architecture.model]\nzbl = " << (h.zbl ? "true" : "false") << "\n";  // was left out before the split
     os << "\n[architecture.model.soap]\ncutoff = " << num(h.cutoff) << "\ncutoff_width = " << num(h.cutoff_width)
        << "\nmax_angular = " << h.max_angular << "\nmax_radial = " << h.max_radial << "\n";
     os << "\n[architecture.model.bpnn]\nnum_hidden_layers = " << h.num_hidden_layers
        << "\nnum_neurons_per_layer = " << h.num_neurons_per_layer << "\nlayernorm = " << (h.layernorm ? "true" : "false")
        << "\n";
-    os << "\n[architecture.model.heads]\nenergy = " << quote(nn::bpnn::to_string(h.energy_head)) << "\n";
-    os << "\n[architecture.training]\nnum_epochs = " << s.num_epochs << "\nbatch_size = " << s.batch_size
-       << "\nlearning_rate = " << num(s.learning_rate) << "\nwarmup_fraction = " << num(s.warmup_fraction)
-       << "\nlog_interval = " << log_interval << "\ncheckpoint_interval = " << checkpoint_interval
-       << "\nper_structure_targets = [" << (s.loss.per_structure ? "\"energy\"" : "") << "]"
-       << "\nlog_mae = " << (s.log_mae ? "true" : "false")
-       << "\nlog_separate_blocks = " << (s.log_separate_blocks ? "true" : "false")
-       << "\nbest_model_metric = " << quote(nn::bpnn::to_string(s.best_model_metric))
-       << "\nscale_targets = " << (s.scale_targets ? "true" : "false")
-       << "\nremove_composition_contribution = " << (s.remove_composition_contribution ? "true" : "false") << "\n";
-    if (s.fixed_scaling_weight) os << "\n[architecture.training.fixed_scaling_weights]\nenergy = " << num(*s.fixed_scaling_weight) << "\n";
-    if (!s.fixed_composition_weights.empty()) {
-        os << "\n[architecture.training.fixed_composition_weights.energy]\n";
-        for (const auto& [Z, w] : s.fixed_composition_weights) os << Z << " = " << num(w) << "\n";
-    }
-    write_term(os, kLoss + ".energy", s.loss.energy);
-    write_term(os, kLoss + ".energy.gradients.positions", s.loss.forces);
-    write_term(os, kLoss + ".energy.gradients.strain", s.loss.strain);
-    os << "\n[training_set.systems]\nread_from = " << quote(path(train_path)) << "\n";
-    os << "\n[training_set.targets.energy]\nquantity = \"energy\"\nkey = " << quote(s.energy_key) << "\nunit = \"eV\"\n";
-    auto gradient = [&](const char* name, const std::string& key) {
-        os << name << " = " << (key.empty() ? std::string("false") : quote(key)) << "\n";
-    };
-    gradient("forces", s.forces_key);
-    gradient("stress", s.stress_key);
-    gradient("virial", s.virial_key);
+    os << "\n[architecture.model.heads]\nenergy = \"" << nn::bpnn::to_string(h.energy_head) << "\"\n";
     return os.str();
 }
+
+}  // namespace
+
+ArchitectureOptions bpnn_architecture_options() {
+    ArchitectureOptions a;
+    a.name = "soap_bpnn";
+    a.model_keys = {
+        {kModel + "soap", Kind::table},
+        {kModel + "soap.cutoff", Kind::floating},
+        {kModel + "soap.cutoff_width", Kind::floating},
+        {kModel + "soap.max_angular", Kind::integer},
+        {kModel + "soap.max_radial", Kind::integer},
+        {kModel + "bpnn", Kind::table},
+        {kModel + "bpnn.num_hidden_layers", Kind::integer},
+        {kModel + "bpnn.num_neurons_per_layer", Kind::integer},
+        {kModel + "bpnn.layernorm", Kind::boolean},
+        {kModel + "heads", Kind::table},
+        {kModel + "zbl", Kind::boolean},
+        {kModel + "heads.energy", Kind::string},
+    };
+    a.read_model = read_bpnn_model;
+    a.write_model = write_bpnn_model;
+    return a;
+}
+
+const std::map<std::string, Kind>& bpnn_option_keys() {
+    static const std::map<std::string, Kind> keys = [] {
+        std::map<std::string, Kind> k = common_option_keys();
+        const ArchitectureOptions a = bpnn_architecture_options();
+        k.insert(a.model_keys.begin(), a.model_keys.end());
+        return k;
+    }();
+    return keys;
+}
+
+AtomisticTrainOptions BpnnTrainOptions::atomistic() const {
+    AtomisticTrainOptions a;
+    a.options_path = options_path;
+    a.architecture = "soap_bpnn";
+    a.hypers = settings.hypers.to_toml();
+    a.settings = settings;  // the common part
+    a.log_interval = log_interval;
+    a.checkpoint_interval = checkpoint_interval;
+    a.train_path = train_path;
+    a.validation = validation;
+    a.test = test;
+    return a;
+}
+
+std::string BpnnTrainOptions::to_toml(PathStyle style) const { return atomistic().to_toml(style); }
+
+BpnnTrainOptions parse_bpnn_options(const Options& o) {
+    o.require_one_of("architecture.name", o.get_string("architecture.name", ""), {"soap_bpnn"});
+    const AtomisticTrainOptions a = parse_atomistic_options(o);
+    BpnnTrainOptions r;
+    r.options_path = a.options_path;
+    static_cast<nn::atomistic::TrainerSettings&>(r.settings) = a.settings;
+    r.settings.hypers = nn::bpnn::BpnnHypers::from_toml(a.hypers, o.name());
+    r.log_interval = a.log_interval;
+    r.checkpoint_interval = a.checkpoint_interval;
+    r.train_path = a.train_path;
+    r.validation = a.validation;
+    r.test = a.test;
+    return r;
+}
+
+BpnnTrainOptions read_bpnn_options(const std::string& path) { return parse_bpnn_options(Options::from_file(path)); }
 
 }  // namespace cli

@@ -26,6 +26,7 @@
 #include "cli/files.hpp"
 #include "cli/svg.hpp"
 #include "descriptors/extxyz.hpp"
+#include "nn/atomistic/registry.hpp"
 #include "nn/bpnn/bpnn.hpp"
 #include "nn/bpnn/trainer.hpp"
 #include "nn/checkpoint.hpp"
@@ -166,7 +167,7 @@ int cmd_eval_xyz(const Args& args) {
     if (uq::holds_llpr(ckpt)) return cmd_eval_llpr_xyz(p, ckpt);  // an LLPR-wrapped model (cli/eval_llpr)
     std::map<int, double> composition_weights;
     double energy_scale = 1.0;
-    auto model = nn::bpnn::SoapBpnn::from_checkpoint(ckpt, &composition_weights, &energy_scale);
+    auto model = nn::atomistic::load_model(ckpt, &composition_weights, &energy_scale);  // any registered architecture
     nn::bpnn::CompositionModel composition{composition_weights};
     nn::bpnn::EnergyScaler scaler{energy_scale};
     std::vector<desc::System> frames = desc::read_extxyz(data_path);

@@ -1,4 +1,5 @@
 // atomgrad train OPTIONS.toml [-o model.ckpt] [--init WEIGHTS.ckpt] [--restart CKPT] [--run-dir DIR]
+#include <algorithm>
 #include <cstdio>
 
 #include "cli/bpnn_options.hpp"
@@ -23,10 +24,11 @@ int cmd_train(const Args& args) {
     run.restart_path = p.get("--restart");
     run.run_dir = p.get("--run-dir");
     const std::string architecture = Options::from_file(p.positional[0]).get_string("architecture.name", "");
+    const std::vector<std::string> atomistic = architecture_option_names();
     if (architecture == "llpr")
         train_llpr(read_llpr_options(p.positional[0]), run);
-    else if (architecture == "soap_bpnn")
-        train_bpnn(read_bpnn_options(p.positional[0]), run);
+    else if (std::count(atomistic.begin(), atomistic.end(), architecture))
+        train_atomistic(read_atomistic_options(p.positional[0]), run);
     else
         train_tabular(read_train_options(p.positional[0]), run);
     return 0;

@@ -15,6 +15,7 @@
 #include "cli/csv.hpp"
 #include "cli/files.hpp"
 #include "descriptors/extxyz.hpp"
+#include "nn/atomistic/registry.hpp"
 #include "nn/checkpoint.hpp"
 
 namespace cli {
@@ -27,7 +28,7 @@ void append(std::string& s, const char* format, const char* what, const char* na
     s.append(buf, static_cast<size_t>(n));
 }
 
-std::string split_text(const char* what, const nn::bpnn::SplitMetrics& m, const nn::bpnn::TrainerSettings& s) {
+std::string split_text(const char* what, const nn::atomistic::SplitMetrics& m, const nn::atomistic::TrainerSettings& s) {
     const std::string energy = s.log_separate_blocks ? "energy (_=0)" : "energy";  // the target's single block
     const std::string per_atom = s.loss.per_structure ? "" : " (per atom)";
     const std::string strain = (s.virial_key.empty() ? "stress" : "virial") + std::string(" (strain gradient)");
@@ -74,7 +75,7 @@ nn::Checkpoint model_part(const nn::Checkpoint& c) {
 
 }  // namespace
 
-std::string bpnn_log_line(const nn::bpnn::EpochLog& l, const nn::bpnn::TrainerSettings& s) {
+std::string bpnn_log_line(const nn::atomistic::EpochLog& l, const nn::atomistic::TrainerSettings& s) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "Epoch %4ld", l.epoch);
     std::string line = buf + split_text("train", l.train, s);
@@ -108,24 +109,26 @@ FrameSplit split_frames(const std::string& base, const std::string& train_path, 
     return s;
 }
 
-TrainResult train_bpnn(const BpnnTrainOptions& o, const TrainRun& run) {
+TrainResult train_bpnn(const BpnnTrainOptions& o, const TrainRun& run) { return train_atomistic(o.atomistic(), run); }
+
+TrainResult train_atomistic(const AtomisticTrainOptions& o, const TrainRun& run) {
     const std::string base = dirname_of(o.options_path);
-    const nn::bpnn::TrainerSettings& settings = o.settings;
+    const nn::atomistic::TrainerSettings& settings = o.settings;
     // ---- --restart / --init (read before any output)
-    nn::bpnn::TrainStart start;
-    nn::bpnn::TrainingState restart_state;
-    nn::bpnn::CompositionModel restart_composition;
-    nn::bpnn::EnergyScaler restart_scaler;
+    nn::atomistic::TrainStart start;
+    nn::atomistic::TrainingState restart_state;
+    nn::atomistic::CompositionModel restart_composition;
+    nn::atomistic::EnergyScaler restart_scaler;
     if (!run.restart_path.empty()) {
         nn::Checkpoint c = nn::load_checkpoint(run.restart_path);
         auto kind = c.metadata.find("kind");
         AD_CHECK(kind != c.metadata.end() && kind->second == "training_checkpoint",
                  run.restart_path << ": expected a training checkpoint (outputs/.../checkpoints/epoch_<n>.ckpt), got a model; "
                                      "use --init to start from its weights");
-        AD_CHECK(c.meta("hypers") == settings.hypers.to_toml(),
+        AD_CHECK(c.meta("architecture") == o.architecture && c.meta("hypers") == o.hypers,
                  run.restart_path << ": expected the options' model hypers, got a checkpoint with\n" << c.meta("hypers"));
         nn::Checkpoint m = model_part(c);
-        nn::bpnn::SoapBpnn::from_checkpoint(m, &restart_composition.weights, &restart_scaler.scale);  // checks the model
+        nn::atomistic::load_model(m, &restart_composition.weights, &restart_scaler.scale);  // checks the model
         restart_state.epoch = meta_long(c, "epoch");
         restart_state.step = meta_long(c, "step");
         restart_state.best_epoch = meta_long(c, "best_epoch");
@@ -134,14 +137,15 @@ TrainResult train_bpnn(const BpnnTrainOptions& o, const TrainRun& run) {
         restart_state.model = m.tensors;
         restart_state.best = c.section("best.");
         restart_state.optimizer = c.section("optimizer.");
+        restart_state.scheduler = c.section("scheduler.");
         start.restart = &restart_state;
         start.composition = &restart_composition;
         start.scaler = &restart_scaler;
     } else if (!run.init_path.empty()) {
-        start.init = nn::bpnn::SoapBpnn::from_checkpoint(model_part(nn::load_checkpoint(run.init_path)));
-        AD_CHECK(start.init->hypers().to_toml() == settings.hypers.to_toml(),
+        start.init = nn::atomistic::load_model(model_part(nn::load_checkpoint(run.init_path)));
+        AD_CHECK(start.init->architecture() == o.architecture && start.init->hypers_toml() == o.hypers,
                  "--init: expected a model with the options' hypers, got " << run.init_path << " with\n"
-                                                                         << start.init->hypers().to_toml());
+                                                                         << start.init->hypers_toml());
     }
 
     // ---- data (every check before any output)
@@ -149,9 +153,9 @@ TrainResult train_bpnn(const BpnnTrainOptions& o, const TrainRun& run) {
     std::vector<desc::System>& train = split.train;
     std::vector<desc::System>& val = split.val;
     std::vector<desc::System>& test = split.test;
-    nn::bpnn::check_training_frames(train, settings, "training set");
-    if (!val.empty()) nn::bpnn::check_training_frames(val, settings, "validation set");
-    if (!test.empty()) nn::bpnn::check_training_frames(test, settings, "test set");
+    nn::atomistic::check_training_frames(train, settings, "training set");
+    if (!val.empty()) nn::atomistic::check_training_frames(val, settings, "validation set");
+    if (!test.empty()) nn::atomistic::check_training_frames(test, settings, "test set");
     AD_CHECK(settings.batch_size <= static_cast<long>(train.size()),
              "architecture.training.batch_size: expected at most " << train.size()
                                                                   << " (the training frames), got "
@@ -163,8 +167,8 @@ TrainResult train_bpnn(const BpnnTrainOptions& o, const TrainRun& run) {
     make_dirs(result.run_dir);
     write_file_atomic(join_path(result.run_dir, "options.toml"), read_file(o.options_path));
     write_file_atomic(join_path(result.run_dir, "options_restart.toml"),
-                      o.to_toml(BpnnTrainOptions::PathStyle::absolute));
-    std::printf("soap_bpnn: %zu training, %zu validation, %zu test structures; run folder %s\n", train.size(),
+                      o.to_toml(AtomisticTrainOptions::PathStyle::absolute));
+    std::printf("%s: %zu training, %zu validation, %zu test structures; run folder %s\n", o.architecture.c_str(), train.size(),
                 val.size(), test.size(), result.run_dir.c_str());
     if (start.restart) std::printf("restarting after epoch %ld of %s\n", restart_state.epoch, run.restart_path.c_str());
     std::fflush(stdout);
@@ -195,9 +199,9 @@ TrainResult train_bpnn(const BpnnTrainOptions& o, const TrainRun& run) {
             if (row.rfind("Epoch ", 0) == 0 && std::atol(row.c_str() + 6) <= restart_state.epoch) log_text += row + "\n";
     }
     Progress progress("epoch", settings.num_epochs, 0);
-    auto on_epoch = [&](const nn::bpnn::EpochLog& l, const nn::bpnn::TrainedModel& m, const nn::bpnn::TrainingState& state) {
+    auto on_epoch = [&](const nn::atomistic::EpochLog& l, const nn::atomistic::TrainedModel& m, const nn::atomistic::TrainingState& state) {
         std::vector<double> row = {static_cast<double>(l.epoch), l.lr};
-        for (const nn::bpnn::SplitMetrics* x : {&l.train, &l.val}) {
+        for (const nn::atomistic::SplitMetrics* x : {&l.train, &l.val}) {
             const bool have = x == &l.train || l.have_val;
             for (double v : {x->loss, x->energy_rmse_per_atom, x->energy_mae_per_atom, x->forces_rmse, x->forces_mae,
                              x->strain_rmse_per_atom, x->strain_mae_per_atom})
@@ -232,22 +236,26 @@ TrainResult train_bpnn(const BpnnTrainOptions& o, const TrainRun& run) {
             c.add("model.", state.model);
             c.add("best.", state.best);
             c.add("optimizer.", state.optimizer);
+            if (!state.scheduler.empty()) c.add("scheduler.", state.scheduler);
             make_dirs(join_path(result.run_dir, "checkpoints"));
             nn::save_checkpoint(join_path(result.run_dir, "checkpoints/epoch_" + std::to_string(l.epoch) + ".ckpt"), c);
         }
     };
-    nn::bpnn::TrainedModel trained = nn::bpnn::train_soap_bpnn(train, val, settings, on_epoch, start);
+    const nn::atomistic::ModelBuilder build = [&](const std::vector<int>& species, ad::Rng& rng) {
+        return nn::atomistic::make_model(o.architecture, o.hypers, species, rng, o.options_path);
+    };
+    nn::atomistic::TrainedModel trained = nn::atomistic::train_model(build, train, val, settings, on_epoch, start);
     progress.finish();
     result.best_epoch = trained.best_epoch;
     const std::string run_model = join_path(result.run_dir, "model.ckpt");
     nn::save_checkpoint(run_model, trained.model->to_checkpoint(trained.composition.weights, trained.scaler.scale));
     if (!run.output_path.empty()) copy_model_file(run_model, run.output_path);
     std::printf("best epoch %ld (%s); model written to %s\n", trained.best_epoch,
-                nn::bpnn::to_string(settings.best_model_metric), run_model.c_str());
+                nn::atomistic::to_string(settings.best_model_metric), run_model.c_str());
     auto report = [&](const char* what, const std::vector<desc::System>& frames, std::map<std::string, double>& out) {
         if (frames.empty()) return;
-        nn::bpnn::SplitMetrics m =
-            nn::bpnn::evaluate(*trained.model, trained.composition, trained.scaler, frames, settings);
+        nn::atomistic::SplitMetrics m =
+            nn::atomistic::evaluate(*trained.model, trained.composition, trained.scaler, frames, settings);
         out = {{"energy_rmse_per_atom", m.energy_rmse_per_atom}, {"energy_mae_per_atom", m.energy_mae_per_atom}};
         std::printf("%s energy RMSE%s: %.2f meV", what, settings.loss.per_structure ? "" : " (per atom)",
                     1e3 * m.energy_rmse_per_atom);

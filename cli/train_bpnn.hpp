@@ -1,5 +1,5 @@
-// `atomgrad train` for [architecture] name = "soap_bpnn": reads the structures, splits them
-// (seeded), trains with nn/bpnn/trainer, and writes the run folder: options.toml (a copy),
+// `atomgrad train` for an atomistic architecture (soap_bpnn, ...): reads the structures, splits
+// them (seeded), trains with nn/atomistic/trainer, and writes the run folder: options.toml (a copy),
 // options_restart.toml (fully expanded, absolute paths), train.csv (one row per epoch),
 // train.log (the log lines), model.ckpt (best model with its composition baseline and energy
 // scale) and checkpoints/epoch_<n>.ckpt (training checkpoints) every checkpoint_interval epochs.
@@ -19,6 +19,9 @@
 
 namespace cli {
 
+/// Any atomistic architecture (the model from nn/atomistic/registry by options.architecture).
+TrainResult train_atomistic(const AtomisticTrainOptions& options, const TrainRun& run);
+/// train_atomistic(options.atomistic(), run).
 TrainResult train_bpnn(const BpnnTrainOptions& options, const TrainRun& run);
 
 /// The frames of a run: `train_path` (relative to `base`) shuffled with `seed` (std::mt19937_64),
@@ -31,6 +34,6 @@ FrameSplit split_frames(const std::string& base, const std::string& train_path, 
                         const DataSource& validation, const DataSource& test);
 
 /// The log line of an epoch, as printed and written to train.log.
-std::string bpnn_log_line(const nn::bpnn::EpochLog& log, const nn::bpnn::TrainerSettings& settings);
+std::string bpnn_log_line(const nn::atomistic::EpochLog& log, const nn::atomistic::TrainerSettings& settings);
 
 }  // namespace cli

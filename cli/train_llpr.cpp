@@ -32,7 +32,7 @@ TrainResult train_llpr(const LlprTrainOptions& o, const TrainRun& run) {
     nn::Checkpoint ckpt = nn::load_checkpoint(model_path);
     std::map<int, double> composition_weights;
     double energy_scale = 1.0;
-    std::shared_ptr<nn::bpnn::SoapBpnn> model =
+    std::shared_ptr<nn::atomistic::AtomisticModel> model =
         uq::load_model_with_last_layer_features(ckpt, &composition_weights, &energy_scale);
 
     // ---- data: the split of train_bpnn (same seed and fractions, same frames)

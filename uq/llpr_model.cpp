@@ -12,8 +12,9 @@
 #include "autodiff/graph.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/parallel.hpp"
-#include "nn/bpnn/parallel.hpp"
-#include "nn/bpnn/zbl.hpp"
+#include "nn/atomistic/parallel.hpp"
+#include "nn/atomistic/registry.hpp"
+#include "nn/atomistic/zbl.hpp"
 #include "nn/layer_norm.hpp"
 #include "nn/linear.hpp"
 #include "nn/optim.hpp"
@@ -36,13 +37,13 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 /// Calls f(batch, frames_of_the_batch, first_frame) for consecutive batches of `batch_size` frames.
 template <class F>
-void for_batches(const SoapBpnn& model, const std::vector<desc::System>& frames, long batch_size, F&& f) {
+void for_batches(const nn::atomistic::AtomisticModel& model, const std::vector<desc::System>& frames, long batch_size, F&& f) {
     AD_CHECK(batch_size >= 1, "llpr: expected batch_size >= 1, got " << batch_size);
     const size_t bs = static_cast<size_t>(batch_size);
     for (size_t lo = 0; lo < frames.size(); lo += bs) {
         std::vector<desc::System> part(frames.begin() + static_cast<long>(lo),
                                        frames.begin() + static_cast<long>(std::min(frames.size(), lo + bs)));
-        f(nn::bpnn::make_batch(part, model.hypers().cutoff), part, lo);
+        f(nn::bpnn::make_batch(part, model.cutoff()), part, lo);
     }
 }
 
@@ -521,17 +522,18 @@ struct EnsembleData {
     bool has_forces() const { return G.defined(); }
 };
 
-EnsembleData ensemble_data(const SoapBpnn& model, const nn::bpnn::CompositionModel& composition,
+EnsembleData ensemble_data(const nn::atomistic::AtomisticModel& model, const nn::bpnn::CompositionModel& composition,
                            const std::vector<desc::System>& frames, const LlprFitOptions& o, bool forces) {
-    const long P = static_cast<long>(model.species().size()) * model.n_features(), n = static_cast<long>(frames.size());
+    const long P = model.n_last_layer_features(), n = static_cast<long>(frames.size());
     EnsembleData d{Tensor::empty({n, P}), Tensor::empty({n}), Tensor::empty({n, 1}), {}, {}, {0}};
     std::vector<Tensor> G_parts, F_parts;
+    const SoapBpnn* bpnn = dynamic_cast<const SoapBpnn*>(&model);
     ad::NoGrad no_grad;
     for_batches(model, frames, o.batch_size, [&](const Batch& b, const std::vector<desc::System>& part, size_t lo) {
         Tensor phi = model.forward(b).last_layer_features;
         Tensor base = composition.baseline(b);
         nn::bpnn::EnergyForcesStress zbl;
-        if (model.hypers().zbl) zbl = nn::bpnn::zbl_baseline(part);
+        if (model.has_zbl()) zbl = nn::bpnn::zbl_baseline(part);
         if (zbl.energies.defined()) base = base + zbl.energies;
         for (long s = 0; s < b.n_structures(); ++s) {
             const long row = static_cast<long>(lo) + s;
@@ -543,7 +545,8 @@ EnsembleData ensemble_data(const SoapBpnn& model, const nn::bpnn::CompositionMod
         }
         if (!forces) return;
         const long na = b.n_atoms();
-        G_parts.push_back(ad::reshape(ad::slice(soap_bpnn_last_layer_jacobian(model, b), 0, 0, na), {3 * na, P}));
+        Tensor G = bpnn ? soap_bpnn_last_layer_jacobian(*bpnn, b) : last_layer_jacobian(model, b);
+        G_parts.push_back(ad::reshape(ad::slice(G, 0, 0, na), {3 * na, P}));
         std::vector<Tensor> ref;
         for (const auto& f : part) ref.push_back(f.require_forces(o.forces_key));
         Tensor F = ad::concat(ref, 0);  // [na, 3]
@@ -642,7 +645,7 @@ Tensor ensemble_loss(EnsembleLoss loss, const Tensor& y, const Tensor& t) {
     return ad::mean(sd * (2.0 * ad::gelu(z) - z + 2.0 * phi - 1.0 / std::sqrt(M_PI)));
 }
 
-Tensor train_llpr_ensemble(const SoapBpnn& model, const nn::bpnn::CompositionModel& composition, const Llpr& llpr,
+Tensor train_llpr_ensemble(const nn::atomistic::AtomisticModel& model, const nn::bpnn::CompositionModel& composition, const Llpr& llpr,
                            const Tensor& w, const std::vector<desc::System>& train, const std::vector<desc::System>& val,
                            const Tensor& W0, const LlprFitOptions& o, LlprFitInfo* info) {
     AD_CHECK(W0.defined() && W0.ndim() == 2 && W0.dim(0) >= 2,
@@ -737,12 +740,12 @@ void add_terms(LlprPrediction& p, const nn::bpnn::EnergyForcesStress& a) {
 
 }  // namespace
 
-LlprModel::LlprModel(std::shared_ptr<const SoapBpnn> model, nn::bpnn::CompositionModel composition,
+LlprModel::LlprModel(std::shared_ptr<const nn::atomistic::AtomisticModel> model, nn::bpnn::CompositionModel composition,
                      nn::bpnn::EnergyScaler scaler, Llpr llpr, Tensor ensemble_weights)
     : model_(std::move(model)), composition_(std::move(composition)), scaler_(scaler), llpr_(std::move(llpr)),
       ensemble_(std::move(ensemble_weights)) {
     AD_CHECK(model_, "LlprModel: expected a model, got null");
-    const long P = static_cast<long>(model_->species().size()) * model_->n_features();
+    const long P = model_->n_last_layer_features();
     AD_CHECK(llpr_.n_features() == P, "LlprModel: expected a posterior over " << P << " last-layer features, got "
                                                                               << llpr_.n_features());
     AD_CHECK(!ensemble_.defined() || (ensemble_.ndim() == 2 && ensemble_.dim(1) == P && ensemble_.dim(0) >= 2),
@@ -762,7 +765,7 @@ UncertaintyMethod parse_uncertainty_method(const std::string& name) {
 
 const char* to_string(UncertaintyMethod method) { return method == UncertaintyMethod::laplace ? "laplace" : "llpr"; }
 
-LlprModel LlprModel::fit(std::shared_ptr<const SoapBpnn> model, nn::bpnn::CompositionModel composition,
+LlprModel LlprModel::fit(std::shared_ptr<const nn::atomistic::AtomisticModel> model, nn::bpnn::CompositionModel composition,
                          nn::bpnn::EnergyScaler scaler, const std::vector<desc::System>& train,
                          const std::vector<desc::System>& val, const LlprFitOptions& options, LlprFitInfo* info) {
     const bool laplace = options.uncertainty_method == UncertaintyMethod::laplace;
@@ -801,7 +804,7 @@ LlprModel LlprModel::fit(std::shared_ptr<const SoapBpnn> model, nn::bpnn::Compos
         for_batches(*model, frames, options.batch_size, [&](const Batch& b, const std::vector<desc::System>& part, size_t lo) {
             nn::bpnn::Output out = model->forward(b);
             Tensor base = composition.baseline(b);
-            if (model->hypers().zbl) base = base + nn::bpnn::zbl_baseline(part).energies;  // as predict_frames
+            if (model->has_zbl()) base = base + nn::bpnn::zbl_baseline(part).energies;  // as predict_frames
             for (long s = 0; s < b.n_structures(); ++s) {
                 const long row = static_cast<long>(lo) + s;
                 std::copy(out.last_layer_features.data() + s * P, out.last_layer_features.data() + (s + 1) * P,
@@ -813,7 +816,7 @@ LlprModel LlprModel::fit(std::shared_ptr<const SoapBpnn> model, nn::bpnn::Compos
     };
 
     auto t0 = std::chrono::steady_clock::now();
-    LlprCovariance cov = soap_bpnn_llpr_covariance(*model, train, options.batch_size);
+    LlprCovariance cov = llpr_covariance(*model, train, options.batch_size);
     inf.covariance_seconds = seconds_since(t0);
     t0 = std::chrono::steady_clock::now();
     Llpr llpr = Llpr::fit(cov, laplace ? std::nullopt : options.regularizer);
@@ -864,13 +867,13 @@ LlprModel LlprModel::fit(std::shared_ptr<const SoapBpnn> model, nn::bpnn::Compos
 
 LlprPrediction LlprModel::predict(const std::vector<desc::System>& frames, EnsembleForces ensemble_forces) const {
     nn::bpnn::EnergyForcesStress additive;
-    if (model_->hypers().zbl) additive = nn::bpnn::zbl_baseline(frames);
-    return predict(nn::bpnn::make_batch(frames, model_->hypers().cutoff), ensemble_forces, additive);
+    if (model_->has_zbl()) additive = nn::bpnn::zbl_baseline(frames);
+    return predict(nn::bpnn::make_batch(frames, model_->cutoff()), ensemble_forces, additive);
 }
 
 LlprPrediction LlprModel::predict(const Batch& b, EnsembleForces ensemble_forces,
                                   const nn::bpnn::EnergyForcesStress& additive) const {
-    AD_CHECK(!model_->hypers().zbl || additive.energies.defined(),
+    AD_CHECK(!model_->has_zbl() || additive.energies.defined(),
              "llpr: expected the ZBL terms of the batch for a model with zbl = true; predict from the frames");
     const long n = b.n_atoms(), NS = b.n_structures(), K = n_members();
     const double scale = scaler_.scale;
@@ -879,13 +882,22 @@ LlprPrediction LlprModel::predict(const Batch& b, EnsembleForces ensemble_forces
     Tensor base = composition_.baseline(b);  // [NS]
     const bool member_forces = K > 0 && ensemble_forces == EnsembleForces::yes;
     Tensor G;
-    if (member_forces) {
+    const SoapBpnn* bpnn = dynamic_cast<const SoapBpnn*>(model_.get());
+    if (member_forces && !bpnn) {
+        // any model: G by reverse mode through its graph, the outputs from forward()
+        G = last_layer_jacobian(*model_, b);
+        nn::bpnn::Output out = model_->forward(b);
+        p.energies = out.energies.detach() * scale + base;
+        p.features = out.features.detach();
+        p.last_layer_features = out.last_layer_features.detach();
+        p.atom_last_layer_features = out.atom_last_layer_features.detach();
+    } else if (member_forces) {
         // The Jacobian's pass computes the last layer's inputs f_i too: the outputs come from them
         // (the same modules as SoapBpnn::forward), E_s = phi_s w_e^T + baseline.
         Tensor f;
-        G = soap_bpnn_last_layer_jacobian(*model_, b, JacobianMode::automatic, &f);  // [n + 3 NS, 3, P]
+        G = soap_bpnn_last_layer_jacobian(*bpnn, b, JacobianMode::automatic, &f);  // [n + 3 NS, 3, P]
         const long d = f.dim(1), P = ensemble_.dim(1);
-        const std::vector<int>& species = model_->species();
+        const std::vector<int>& species = bpnn->species();
         p.atom_last_layer_features = Tensor::zeros({n, P});
         for (long i = 0; i < n; ++i) {
             const long k = std::lower_bound(species.begin(), species.end(), b.numbers[static_cast<size_t>(i)]) - species.begin();
@@ -1007,13 +1019,16 @@ nn::Checkpoint without_llpr(const nn::Checkpoint& ckpt) {
     return c;
 }
 
-std::shared_ptr<SoapBpnn> load_model_with_last_layer_features(const nn::Checkpoint& ckpt,
+std::shared_ptr<nn::atomistic::AtomisticModel> load_model_with_last_layer_features(const nn::Checkpoint& ckpt,
                                                               std::map<int, double>* composition_weights,
                                                               double* energy_scale) {
     const std::string where = ckpt.path.empty() ? "checkpoint" : ckpt.path;
     auto it = ckpt.metadata.find("architecture");
     const std::string arch = it == ckpt.metadata.end() ? "" : it->second;
-    AD_CHECK(arch == "soap_bpnn", where << ": expected a model with last-layer features (architecture 'soap_bpnn'), got "
+    std::string known;  // the registered atomistic architectures
+    for (const auto& name : nn::atomistic::architecture_names()) known += (known.empty() ? "'" : ", '") + name + "'";
+    const std::vector<std::string> names = nn::atomistic::architecture_names();
+    AD_CHECK(std::count(names.begin(), names.end(), arch), where << ": expected a model with last-layer features (architecture " << known << "), got "
                                         << (arch.empty() ? std::string("a checkpoint without an architecture")
                                                          : "architecture '" + arch + "'")
                                         << "; LLPR needs the inputs of the energy's last layer");
@@ -1021,7 +1036,7 @@ std::shared_ptr<SoapBpnn> load_model_with_last_layer_features(const nn::Checkpoi
     auto kind = ckpt.metadata.find("kind");
     if (kind != ckpt.metadata.end() && kind->second == "training_checkpoint")  // the weights at that epoch
         model.tensors = ckpt.section("model.");
-    return SoapBpnn::from_checkpoint(model, composition_weights, energy_scale);
+    return nn::atomistic::load_model(model, composition_weights, energy_scale);
 }
 
 nn::Checkpoint LlprModel::to_checkpoint() const {
@@ -1052,7 +1067,7 @@ LlprModel LlprModel::from_checkpoint(const nn::Checkpoint& ckpt) {
     AD_CHECK(holds_llpr(ckpt), where << ": expected an LLPR-wrapped model (metadata 'llpr.energy.format'), got none");
     std::map<int, double> weights;
     double scale = 1.0;
-    std::shared_ptr<SoapBpnn> model = load_model_with_last_layer_features(ckpt, &weights, &scale);
+    std::shared_ptr<nn::atomistic::AtomisticModel> model = load_model_with_last_layer_features(ckpt, &weights, &scale);
     nn::Checkpoint post;
     post.path = ckpt.path;
     const std::string prefix = kPrefix;
@@ -1088,5 +1103,48 @@ LlprModel LlprModel::from_checkpoint(const nn::Checkpoint& ckpt) {
 void LlprModel::save(const std::string& path) const { nn::save_checkpoint(path, to_checkpoint()); }
 
 LlprModel LlprModel::load(const std::string& path) { return from_checkpoint(nn::load_checkpoint(path)); }
+
+// ---------------------------------------------------------------------------- any model
+
+LlprCovariance llpr_covariance(const nn::atomistic::AtomisticModel& model, const std::vector<desc::System>& frames,
+                               long batch_size) {
+    if (const auto* bpnn = dynamic_cast<const SoapBpnn*>(&model)) return soap_bpnn_llpr_covariance(*bpnn, frames, batch_size);
+    AD_CHECK(!frames.empty(), "llpr: expected training frames, got none");
+    LlprCovariance cov(model.n_last_layer_features());
+    ad::NoGrad no_grad;
+    for_batches(model, frames, batch_size, [&](const Batch& b, const std::vector<desc::System>&, size_t) {
+        std::vector<long> counts;
+        for (long s = 0; s < b.n_structures(); ++s)
+            counts.push_back(b.offsets[static_cast<size_t>(s) + 1] - b.offsets[static_cast<size_t>(s)]);
+        cov.add(model.forward(b).last_layer_features.detach(), counts);  // phi_s / N_s, as the per-atom loss
+    });
+    return cov;
+}
+
+Tensor last_layer_jacobian(const nn::atomistic::AtomisticModel& model, const Batch& batch) {
+    const long n = batch.n_atoms(), NS = batch.n_structures(), P = model.n_last_layer_features();
+    ad::GradMode on(true);
+    Batch b = batch;
+    b.positions = b.positions.detach().clone().set_requires_grad(true);
+    std::vector<Tensor> inputs{b.positions};
+    std::vector<long> strained;  // structures with a strain input, in `inputs` order after R
+    for (long s = 0; s < NS; ++s) {
+        if (!(b.volumes[static_cast<size_t>(s)] > 0)) continue;
+        b.strains[static_cast<size_t>(s)] = Tensor::zeros({3, 3}).set_requires_grad(true);
+        inputs.push_back(b.strains[static_cast<size_t>(s)]);
+        strained.push_back(s);
+    }
+    const Tensor phi = model.forward(b).last_layer_features;  // [NS, P]
+    Tensor G = Tensor::zeros({n + 3 * NS, 3, P});
+    for (long c = 0; c < P; ++c) {
+        Tensor pick = Tensor::zeros({NS, P});
+        for (long s = 0; s < NS; ++s) pick.data()[s * P + c] = 1.0;
+        const std::vector<Tensor> g = ad::grad({phi}, inputs, {pick});  // d (sum_s phi_sc) / d inputs
+        for (long r = 0; r < 3 * n; ++r) G.data()[r * P + c] = g[0].data()[r];
+        for (size_t k = 0; k < strained.size(); ++k)
+            for (long e = 0; e < 9; ++e) G.data()[(3 * n + 9 * strained[k] + e) * P + c] = g[k + 1].data()[e];
+    }
+    return G;
+}
 
 }  // namespace uq

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "descriptors/system.hpp"
+#include "nn/atomistic/model.hpp"
 #include "nn/bpnn/bpnn.hpp"
 #include "nn/checkpoint.hpp"
 #include "uq/llpr.hpp"
@@ -173,7 +174,7 @@ ad::Tensor soap_bpnn_last_layer_jacobian(const nn::bpnn::SoapBpnn& model, const 
 /// The ensemble training of LlprFitOptions::num_epochs, from the sampled weights W0 [K, S d] of the
 /// posterior `llpr` around the model's last layer w [S d] (eV); returns the kept weights and fills
 /// info's train_nll, val_nll and best_epoch. Adam runs on whitened coordinates Z, W = w + alpha Z L^T.
-ad::Tensor train_llpr_ensemble(const nn::bpnn::SoapBpnn& model, const nn::bpnn::CompositionModel& composition,
+ad::Tensor train_llpr_ensemble(const nn::atomistic::AtomisticModel& model, const nn::bpnn::CompositionModel& composition,
                                const Llpr& llpr, const ad::Tensor& w, const std::vector<desc::System>& train,
                                const std::vector<desc::System>& val, const ad::Tensor& W0,
                                const LlprFitOptions& options, LlprFitInfo* info = nullptr);
@@ -181,13 +182,13 @@ ad::Tensor train_llpr_ensemble(const nn::bpnn::SoapBpnn& model, const nn::bpnn::
 class LlprModel {
   public:
     /// ensemble_weights: [K, S d] in eV per feature unit (undefined: no ensemble).
-    LlprModel(std::shared_ptr<const nn::bpnn::SoapBpnn> model, nn::bpnn::CompositionModel composition,
+    LlprModel(std::shared_ptr<const nn::atomistic::AtomisticModel> model, nn::bpnn::CompositionModel composition,
               nn::bpnn::EnergyScaler scaler, Llpr llpr, ad::Tensor ensemble_weights = {});
 
     /// Covariance over `train`, posterior, alpha on `val` (>= 2 frames with energies), ensemble.
     /// With UncertaintyMethod::laplace: r and alpha from the marginal likelihood on `train` (which
     /// needs energies), `val` unused (except by the ensemble training, num_epochs > 0).
-    static LlprModel fit(std::shared_ptr<const nn::bpnn::SoapBpnn> model, nn::bpnn::CompositionModel composition,
+    static LlprModel fit(std::shared_ptr<const nn::atomistic::AtomisticModel> model, nn::bpnn::CompositionModel composition,
                          nn::bpnn::EnergyScaler scaler, const std::vector<desc::System>& train,
                          const std::vector<desc::System>& val, const LlprFitOptions& options,
                          LlprFitInfo* info = nullptr);
@@ -201,7 +202,7 @@ class LlprModel {
     LlprPrediction predict(const nn::bpnn::Batch& batch, EnsembleForces ensemble_forces = EnsembleForces::yes,
                            const nn::bpnn::EnergyForcesStress& additive = {}) const;
 
-    const nn::bpnn::SoapBpnn& model() const { return *model_; }
+    const nn::atomistic::AtomisticModel& model() const { return *model_; }
     const nn::bpnn::CompositionModel& composition() const { return composition_; }
     const nn::bpnn::EnergyScaler& scaler() const { return scaler_; }
     const Llpr& llpr() const { return llpr_; }
@@ -226,7 +227,7 @@ class LlprModel {
     static LlprModel load(const std::string& path);
 
   private:
-    std::shared_ptr<const nn::bpnn::SoapBpnn> model_;
+    std::shared_ptr<const nn::atomistic::AtomisticModel> model_;
     nn::bpnn::CompositionModel composition_;
     nn::bpnn::EnergyScaler scaler_;
     Llpr llpr_;
@@ -243,8 +244,18 @@ nn::Checkpoint without_llpr(const nn::Checkpoint& ckpt);
 /// The model of a checkpoint (a model file, a wrapped one, or a training checkpoint: its "model."
 /// weights), with a one-line error when it has no last-layer features (a checkpoint that is not a
 /// soap_bpnn model, e.g. a tabular one).
-std::shared_ptr<nn::bpnn::SoapBpnn> load_model_with_last_layer_features(const nn::Checkpoint& ckpt,
+std::shared_ptr<nn::atomistic::AtomisticModel> load_model_with_last_layer_features(const nn::Checkpoint& ckpt,
                                                                         std::map<int, double>* composition_weights,
                                                                         double* energy_scale);
+
+/// C over `frames` for any model: soap_bpnn_llpr_covariance for a SoapBpnn (graph-free fast
+/// path), else phi_s of model.forward() per batch of batch_size.
+LlprCovariance llpr_covariance(const nn::atomistic::AtomisticModel& model, const std::vector<desc::System>& frames,
+                               long batch_size);
+
+/// G as soap_bpnn_last_layer_jacobian (same rows and layout) for any model: P reverse passes
+/// through the model's graph, pass c giving d (sum_s phi_sc) / d(R, eps) (the rows of structure s
+/// only depend on phi_s). Strain rows of non-periodic structures are zeros.
+ad::Tensor last_layer_jacobian(const nn::atomistic::AtomisticModel& model, const nn::bpnn::Batch& batch);
 
 }  // namespace uq

@@ -1,4 +1,4 @@
-// SOAP-BPNN model, batches and composition baseline (math in bpnn.hpp).
+// SOAP-BPNN model (math in bpnn.hpp).
 #include "nn/bpnn/bpnn.hpp"
 
 #include <algorithm>
@@ -13,39 +13,6 @@ namespace nn::bpnn {
 using ad::operator<<;  // Shape is a std::vector: bring its printer into scope
 using ad::Tensor;
 
-// ---------------------------------------------------------------------------- batches
-
-Batch Batch::with_positions(const Tensor& R) const {
-    AD_CHECK(R.ndim() == 2 && R.dim(0) == n_atoms() && R.dim(1) == 3,
-             "Batch::with_positions: expected R[" << n_atoms() << ", 3], got " << R.shape());
-    Batch b = *this;
-    b.positions = R;
-    return b;
-}
-
-Batch make_batch(const std::vector<desc::System>& frames, double cutoff) {
-    AD_CHECK(!frames.empty(), "make_batch: expected at least one frame, got none");
-    Batch b;
-    b.cutoff = cutoff;
-    b.offsets.push_back(0);
-    std::vector<Tensor> positions;
-    for (size_t s = 0; s < frames.size(); ++s) {
-        const desc::System& sys = frames[s];
-        AD_CHECK(sys.n_atoms() > 0, "make_batch: expected atoms in " << sys.where() << ", got none");
-        desc::NeighborList list = desc::neighbor_list(sys, cutoff, desc::Pairs::full);
-        b.pairs.push_back(desc::soap_pairs(list, sys));
-        b.numbers.insert(b.numbers.end(), sys.numbers.begin(), sys.numbers.end());
-        b.structure.insert(b.structure.end(), static_cast<size_t>(sys.n_atoms()), static_cast<long>(s));
-        b.offsets.push_back(b.offsets.back() + sys.n_atoms());
-        positions.push_back(sys.positions.detach());
-        b.strains.emplace_back();
-        b.volumes.push_back(sys.any_pbc() ? std::fabs(sys.volume()) : 0.0);
-    }
-    b.positions = positions.size() == 1 ? positions[0].clone() : ad::concat(positions, 0);
-    return b;
-}
-
-// ---------------------------------------------------------------------------- model
 
 SoapBpnn::SoapBpnn(BpnnHypers hypers, std::vector<int> species, ad::Rng& rng) : hypers_(std::move(hypers)) {
     std::sort(species.begin(), species.end());
@@ -198,236 +165,37 @@ Output SoapBpnn::forward(const Batch& b, Outputs outputs) const {
     return out;
 }
 
-EnergyForcesStress SoapBpnn::energy_forces_stress(const Batch& batch, ad::CreateGraph create_graph) const {
-    ad::GradMode on(true);
-    Batch b = batch;
-    if (!b.positions.requires_grad()) b.positions = b.positions.detach().set_requires_grad(true);
-    std::vector<Tensor> inputs{b.positions};
-    std::vector<long> strained;  // structures with a strain input, in `inputs` order after R
-    for (long s = 0; s < b.n_structures(); ++s) {
-        Tensor& eps = b.strains[static_cast<size_t>(s)];
-        if (b.volumes[static_cast<size_t>(s)] <= 0) continue;
-        if (!eps.defined()) eps = Tensor::zeros({3, 3}).set_requires_grad(true);
-        else if (!eps.requires_grad()) eps = eps.detach().set_requires_grad(true);
-        inputs.push_back(eps);
-        strained.push_back(s);
-    }
-    Output out = forward(b, Outputs::energies);
-    std::vector<Tensor> g = ad::grad({ad::sum(out.energies)}, inputs, {}, create_graph);
-    EnergyForcesStress r;
-    r.energies = create_graph == ad::CreateGraph::yes ? out.energies : out.energies.detach();
-    r.forces = -g[0];
-    std::vector<Tensor> stress(static_cast<size_t>(b.n_structures()));
-    for (size_t k = 0; k < strained.size(); ++k)
-        stress[static_cast<size_t>(strained[k])] = g[k + 1] / b.volumes[static_cast<size_t>(strained[k])];
-    for (auto& t : stress)
-        if (!t.defined()) t = Tensor::zeros({3, 3});
-    r.stress = ad::stack(stress, 0);  // [n_structures, 3, 3]
-    return r;
-}
-
 // ---------------------------------------------------------------------------- checkpoints
 
 namespace {
 constexpr int kBpnnFormatVersion = 1;
-
-std::string join_species(const std::vector<int>& species) {
-    std::ostringstream os;
-    for (size_t k = 0; k < species.size(); ++k) os << (k ? "," : "") << species[k];
-    return os.str();
-}
-
-std::vector<std::string> split(const std::string& text, char sep) {
-    std::vector<std::string> out;
-    std::string cur;
-    for (char c : text) {
-        if (c == sep) {
-            out.push_back(cur);
-            cur.clear();
-        } else {
-            cur += c;
-        }
-    }
-    if (!cur.empty()) out.push_back(cur);
-    return out;
-}
 }  // namespace
 
-Checkpoint SoapBpnn::to_checkpoint(const std::map<int, double>& composition_weights, double energy_scale) const {
-    Checkpoint c;
-    c.tensors = state_dict();
-    c.metadata["architecture"] = "soap_bpnn";
-    c.metadata["format_version"] = std::to_string(kBpnnFormatVersion);
-    c.metadata["hypers"] = hypers_.to_toml();
-    c.metadata["species"] = join_species(species_);
-    c.metadata["energy_scale"] = desc::format_double(energy_scale);
-    if (!composition_weights.empty()) {
-        std::ostringstream os;  // "1:-13.6,8:-2000.5", values in shortest round-trip form
-        bool first = true;
-        for (const auto& [Z, w] : composition_weights) {
-            os << (first ? "" : ",") << Z << ":" << desc::format_double(w);
-            first = false;
-        }
-        c.metadata["composition_weights"] = os.str();
-    }
-    return c;
-}
+int SoapBpnn::format_version() const { return kBpnnFormatVersion; }
+
+
 
 std::shared_ptr<SoapBpnn> SoapBpnn::from_checkpoint(const Checkpoint& ckpt, std::map<int, double>* composition_weights,
                                                     double* energy_scale) {
     const std::string where = ckpt.path.empty() ? "checkpoint" : ckpt.path;
-    AD_CHECK(ckpt.meta("architecture") == "soap_bpnn",
-             where << ": expected architecture 'soap_bpnn', got '" << ckpt.meta("architecture") << "'");
-    AD_CHECK(ckpt.meta("format_version") == std::to_string(kBpnnFormatVersion),
-             where << ": expected soap_bpnn format_version " << kBpnnFormatVersion << ", got "
-                   << ckpt.meta("format_version"));
-    BpnnHypers hypers = BpnnHypers::from_toml(ckpt.meta("hypers"), where);
-    std::vector<int> species;
-    try {
-        for (const auto& s : split(ckpt.meta("species"), ',')) species.push_back(std::stoi(s));
-    } catch (const std::logic_error&) {
-        AD_FAIL(where << ": metadata 'species': expected comma-separated atomic numbers, got '" << ckpt.meta("species") << "'");
-    }
+    atomistic::ModelMetadata meta = atomistic::read_model_metadata(ckpt, "soap_bpnn", kBpnnFormatVersion);
+    BpnnHypers hypers = BpnnHypers::from_toml(meta.hypers, where);
     ad::Rng rng(0);  // any values: overwritten by load_state_dict
-    auto model = std::make_shared<SoapBpnn>(hypers, species, rng);
+    auto model = std::make_shared<SoapBpnn>(hypers, meta.species, rng);
     model->load_state_dict(ckpt.tensors);
-    if (energy_scale) {
-        *energy_scale = 1.0;
-        auto it = ckpt.metadata.find("energy_scale");
-        if (it != ckpt.metadata.end()) {
-            try {
-                *energy_scale = std::stod(it->second);
-            } catch (const std::logic_error&) {
-                AD_FAIL(where << ": metadata 'energy_scale': expected a number, got '" << it->second << "'");
-            }
-        }
-    }
-    if (composition_weights) {
-        composition_weights->clear();
-        auto it = ckpt.metadata.find("composition_weights");
-        if (it != ckpt.metadata.end()) {
-            try {
-                for (const auto& item : split(it->second, ',')) {
-                    size_t colon = item.find(':');
-                    AD_CHECK(colon != std::string::npos, where << ": metadata 'composition_weights': expected Z:w, got '" << item << "'");
-                    (*composition_weights)[std::stoi(item.substr(0, colon))] = std::stod(item.substr(colon + 1));
-                }
-            } catch (const std::logic_error&) {
-                AD_FAIL(where << ": metadata 'composition_weights': expected Z:w pairs, got '" << it->second << "'");
-            }
-        }
-    }
+    if (energy_scale) *energy_scale = meta.energy_scale;
+    if (composition_weights) *composition_weights = meta.composition_weights;
     return model;
 }
 
-// ---------------------------------------------------------------------------- composition
-
-CompositionModel CompositionModel::fit(const std::vector<std::vector<int>>& numbers_per_structure,
-                                       const std::vector<double>& energies, const std::vector<int>& species,
-                                       const std::map<int, double>& fixed) {
-    const size_t n = numbers_per_structure.size();
-    AD_CHECK(n > 0 && energies.size() == n, "CompositionModel::fit: expected one energy per structure (> 0), got "
-                                                << energies.size() << " energies for " << n << " structures");
-    std::vector<int> free;
-    for (int Z : species)
-        if (!fixed.count(Z) && std::find(free.begin(), free.end(), Z) == free.end()) free.push_back(Z);
-    CompositionModel m;
-    for (const auto& [Z, w] : fixed) m.weights[Z] = w;
-    const long F = static_cast<long>(free.size());
-    if (F == 0) return m;
-    // C[s, a] = number of atoms of free species a in s;  y[s] = E_s - sum_fixed n w.
-    std::vector<double> C(n * static_cast<size_t>(F), 0.0), y(n);
-    for (size_t s = 0; s < n; ++s) {
-        y[s] = energies[s];
-        for (int Z : numbers_per_structure[s]) {
-            auto it = std::find(free.begin(), free.end(), Z);
-            if (it != free.end()) C[s * F + static_cast<size_t>(it - free.begin())] += 1.0;
-            else if (fixed.count(Z)) y[s] -= fixed.at(Z);
-            else AD_FAIL("CompositionModel::fit: expected species of the model, got atomic number " << Z << " in structure " << s);
-        }
-    }
-    // Normal equations G w = b, G = C^T C, b = C^T y, solved by the pseudo-inverse of G:
-    // w = V diag(1/lambda) V^T b over eigenvalues lambda > 1e-10 lambda_max (minimum-norm
-    // least squares; directions with lambda ~ 0 are compositions the data cannot tell apart).
-    ad::NoGrad no_grad;
-    Tensor G = Tensor::zeros({F, F}), rhs = Tensor::zeros({F});
-    for (size_t s = 0; s < n; ++s)
-        for (long a = 0; a < F; ++a) {
-            rhs.data()[a] += C[s * F + a] * y[s];
-            for (long b = 0; b < F; ++b) G.data()[a * F + b] += C[s * F + a] * C[s * F + b];
-        }
-    auto [lambda, V] = ad::eigh(G);
-    const double lmax = lambda[F - 1];
-    std::vector<double> w(static_cast<size_t>(F), 0.0);
-    for (long k = 0; k < F; ++k) {
-        if (!(lambda[k] > 1e-10 * lmax)) continue;
-        double proj = 0;
-        for (long a = 0; a < F; ++a) proj += V[a * F + k] * rhs[a];
-        for (long a = 0; a < F; ++a) w[static_cast<size_t>(a)] += V[a * F + k] * proj / lambda[k];
-    }
-    for (long a = 0; a < F; ++a) m.weights[free[static_cast<size_t>(a)]] = w[static_cast<size_t>(a)];
-    return m;
-}
-
-double CompositionModel::baseline(const std::vector<int>& numbers) const {
-    double e = 0;
-    for (int Z : numbers) {
-        auto it = weights.find(Z);
-        AD_CHECK(it != weights.end(), "CompositionModel: expected a species with a weight, got atomic number " << Z);
-        e += it->second;
-    }
-    return e;
-}
-
-Tensor CompositionModel::baseline(const Batch& batch) const {
-    Tensor out = Tensor::zeros({batch.n_structures()});
-    for (long s = 0; s < batch.n_structures(); ++s)
-        out.data()[s] = baseline(std::vector<int>(batch.numbers.begin() + batch.offsets[static_cast<size_t>(s)],
-                                                  batch.numbers.begin() + batch.offsets[static_cast<size_t>(s) + 1]));
-    return out;
-}
-
-std::vector<double> CompositionModel::remove(const std::vector<std::vector<int>>& numbers_per_structure,
-                                             const std::vector<double>& energies) const {
-    AD_CHECK(numbers_per_structure.size() == energies.size(),
-             "CompositionModel::remove: expected one energy per structure, got " << energies.size() << " energies for "
-                                                                                 << numbers_per_structure.size() << " structures");
-    std::vector<double> out(energies.size());
-    for (size_t s = 0; s < energies.size(); ++s) out[s] = energies[s] - baseline(numbers_per_structure[s]);
-    return out;
-}
-
-// ---------------------------------------------------------------------------- scaling
-
-EnergyScaler EnergyScaler::fit(const std::vector<double>& residual_energies, std::optional<double> fixed) {
-    EnergyScaler s;
-    if (fixed) {
-        AD_CHECK(*fixed > 0 && std::isfinite(*fixed), "EnergyScaler: expected a fixed scale > 0, got " << *fixed);
-        s.scale = *fixed;
-        return s;
-    }
-    AD_CHECK(!residual_energies.empty(), "EnergyScaler: expected training energies, got none");
-    double y2 = 0;
-    for (double y : residual_energies) y2 += y * y;
-    s.scale = std::sqrt(y2 / static_cast<double>(residual_energies.size()));
-    if (!(s.scale > 0)) s.scale = 1.0;  // all residuals 0: nothing to scale
-    return s;
-}
-
-void EnergyScaler::scale_down(Tensor& energies, Tensor& forces, Tensor& stress) const {
-    ad::NoGrad no_grad;
-    if (energies.defined()) energies = energies.detach() / scale;
-    if (forces.defined()) forces = forces.detach() / scale;
-    if (stress.defined()) stress = stress.detach() / scale;
-}
-
-EnergyForcesStress predict(const EnergyForcesStress& network, const EnergyScaler& scaler, const Tensor& baseline) {
-    EnergyForcesStress out;
-    out.energies = network.energies * scaler.scale;
-    if (baseline.defined()) out.energies = out.energies + baseline;
-    if (network.forces.defined()) out.forces = network.forces * scaler.scale;
-    if (network.stress.defined()) out.stress = network.stress * scaler.scale;
-    return out;
+atomistic::Architecture architecture() {
+    atomistic::Architecture a;
+    a.name = "soap_bpnn";
+    a.format_version = kBpnnFormatVersion;
+    a.make = [](const std::string& hypers_toml, const std::vector<int>& species, ad::Rng& rng, const std::string& where) {
+        return std::make_shared<SoapBpnn>(BpnnHypers::from_toml(hypers_toml, where), species, rng);
+    };
+    return a;
 }
 
 }  // namespace nn::bpnn

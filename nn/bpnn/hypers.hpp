@@ -31,7 +31,7 @@ struct BpnnHypers {
     // ---- heads ----
     Head energy_head = Head::linear;  ///< head of the "energy" target
     // ---- additive baseline ----
-    bool zbl = false;  ///< add the ZBL repulsion (nn/bpnn/zbl.hpp) to energies, forces and stress
+    bool zbl = false;  ///< add the ZBL repulsion (nn/atomistic/zbl.hpp) to energies, forces and stress
 
     /// The descriptor's hypers for `species` (sorted distinct atomic numbers).
     desc::SoapHypers soap_hypers(const std::vector<int>& species) const;

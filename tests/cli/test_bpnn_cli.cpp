@@ -12,7 +12,6 @@
 #include "nn/checkpoint.hpp"
 #include "descriptors/extxyz.hpp"
 #include "nn/bpnn/trainer.hpp"
-#include "nn/bpnn/zbl.hpp"
 #include "nn/json.hpp"
 #include "tests/cli/cli_helpers.hpp"
 

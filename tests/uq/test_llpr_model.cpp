@@ -11,7 +11,6 @@
 
 #include "autodiff/ops.hpp"
 #include "descriptors/extxyz.hpp"
-#include "nn/bpnn/parallel.hpp"
 #include "nn/bpnn/trainer.hpp"
 #include "nn/tabular.hpp"
 #include "tests/cli/cli_helpers.hpp"

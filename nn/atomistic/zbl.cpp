@@ -1,6 +1,6 @@
 // ZBL repulsion baseline: pair energy with its switching polynomial, and the sums over a half
 // neighbour list for energy, forces and stress (math in zbl.hpp).
-#include "nn/bpnn/zbl.hpp"
+#include "nn/atomistic/zbl.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -9,7 +9,7 @@
 #include "autodiff/ops.hpp"
 #include "descriptors/neighbor_list.hpp"
 
-namespace nn::bpnn {
+namespace nn::atomistic {
 
 namespace {
 
@@ -166,4 +166,4 @@ EnergyForcesStress remove_baseline(const EnergyForcesStress& target, const Energ
             combine(target.stress, baseline.stress, -1)};
 }
 
-}  // namespace nn::bpnn
+}  // namespace nn::atomistic

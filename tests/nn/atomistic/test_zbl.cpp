@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "nn/bpnn/zbl.hpp"
+#include "nn/bpnn/trainer.hpp"
 
 using ad::Tensor;
 using nn::bpnn::zbl;

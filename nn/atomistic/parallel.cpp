@@ -1,5 +1,5 @@
 // One training step over chunks of a batch on several threads (math in parallel.hpp).
-#include "nn/bpnn/parallel.hpp"
+#include "nn/atomistic/parallel.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -11,7 +11,7 @@
 #include "autodiff/ops.hpp"
 #include "autodiff/parallel.hpp"
 
-namespace nn::bpnn {
+namespace nn::atomistic {
 
 using ad::Tensor;
 
@@ -99,7 +99,7 @@ Targets sub_targets(const Targets& t, const Batch& b, long first, long last) {
     return s;
 }
 
-StepResult forward_backward(const SoapBpnn& model, const Batch& batch, const Targets& targets,
+StepResult forward_backward(const AtomisticModel& model, const Batch& batch, const Targets& targets,
                             const LossConfig& config) {
     const long B = batch.n_structures(), N = batch.n_atoms();
     AD_CHECK(B > 0 && static_cast<long>(batch.offsets.size()) == B + 1,
@@ -113,7 +113,7 @@ StepResult forward_backward(const SoapBpnn& model, const Batch& batch, const Tar
     const ad::CreateGraph create_graph =
         (with_forces && config.forces.weight != 0) || (with_stress && config.strain.weight != 0) ? ad::CreateGraph::yes
                                                                                                  : ad::CreateGraph::no;
-    const std::vector<std::pair<long, long>> chunks = step_chunks(batch, model.soap().n_features());
+    const std::vector<std::pair<long, long>> chunks = step_chunks(batch, model.step_chunk_width());
     const long C = static_cast<long>(chunks.size());
     const std::vector<Tensor> params = model.parameters();
     const double P = static_cast<double>(targets.with_stress.size());
@@ -241,4 +241,4 @@ StepResult forward_backward(const SoapBpnn& model, const Batch& batch, const Tar
     return r;
 }
 
-}  // namespace nn::bpnn
+}  // namespace nn::atomistic

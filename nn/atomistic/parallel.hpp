@@ -1,7 +1,8 @@
-// Threads for SOAP-BPNN training: one training step's forward, loss and backward with the batch
+// Threads for atomistic training: one training step's forward, loss and backward with the batch
 // cut into chunks of whole structures, each chunk on its own thread with its own graph.
 //   chunks:  2^k contiguous groups of structures with about equal atom counts, the smallest
-//            k >= 1 with at most kChunkEntries descriptor entries (atoms x D) per chunk, never
+//            k >= 1 with at most kChunkEntries entries (atoms x D, D = the model's step_chunk_width(): the
+//            SOAP width for SoapBpnn) per chunk, never
 //            more chunks than structures. A function of the batch only, not of the thread count.
 //   loss:    L = sum_c L_c, where L_c is energy_loss on chunk c with each term's weight scaled by
 //            the chunk's share of that term's mean when it is mean-reduced (structures, force components, stress
@@ -12,10 +13,10 @@
 // results are identical bit for bit for any thread count (1 thread runs the chunks in turn).
 // Thread count: set_num_threads(n), else the environment variable ATOMGRAD_NUM_THREADS, else 1.
 #pragma once
-#include "nn/bpnn/bpnn.hpp"
-#include "nn/bpnn/loss.hpp"
+#include "nn/atomistic/model.hpp"
+#include "nn/atomistic/loss.hpp"
 
-namespace nn::bpnn {
+namespace nn::atomistic {
 
 /// Threads used by forward_backward: the last set_num_threads(n > 0), else ATOMGRAD_NUM_THREADS
 /// (a positive integer), else 1.
@@ -46,7 +47,7 @@ struct StepResult {
 /// added to every parameter's
 /// .grad() (as ad::backward(loss.total, model.parameters()) would; call zero_grad first).
 /// Chunks run on num_threads() threads; see the file header for what is computed exactly.
-StepResult forward_backward(const SoapBpnn& model, const Batch& batch, const Targets& targets,
+StepResult forward_backward(const AtomisticModel& model, const Batch& batch, const Targets& targets,
                             const LossConfig& config);
 
-}  // namespace nn::bpnn
+}  // namespace nn::atomistic

@@ -17,9 +17,9 @@
 
 #include "autodiff/tensor.hpp"
 #include "descriptors/system.hpp"
-#include "nn/bpnn/bpnn.hpp"
+#include "nn/atomistic/batch.hpp"
 
-namespace nn::bpnn {
+namespace nn::atomistic {
 
 /// Covalent radius r_cov(Z) in Å (Cordero et al. 2008, as ASE's covalent_radii) for Z = 1..96;
 /// throws for other Z, naming the element.
@@ -42,7 +42,7 @@ struct ZblResult {
 };
 
 /// ZBL energy, forces and stress of one structure (half neighbour list with cutoff 2 max r_cov
-/// over the structure's elements). Stress as SoapBpnn::energy_forces_stress: computed when any
+/// over the structure's elements). Stress as AtomisticModel::energy_forces_stress: computed when any
 /// pbc is set and |det cell| > 0, zeros otherwise. Throws for an element outside Z = 1..96 and
 /// for coincident atoms (the neighbour list names them).
 ZblResult zbl(const desc::System& system);
@@ -57,4 +57,4 @@ EnergyForcesStress add_baseline(const EnergyForcesStress& pred, const EnergyForc
 /// target - baseline likewise (the training targets of a model with ZBL).
 EnergyForcesStress remove_baseline(const EnergyForcesStress& target, const EnergyForcesStress& baseline);
 
-}  // namespace nn::bpnn
+}  // namespace nn::atomistic

@@ -8,7 +8,7 @@
 
 #include "autodiff/ops.hpp"
 #include "descriptors/extxyz.hpp"
-#include "nn/bpnn/parallel.hpp"
+#include "nn/bpnn/trainer.hpp"
 #include "tests/nn/nn_helpers.hpp"
 
 using ad::Tensor;

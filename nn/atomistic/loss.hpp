@@ -16,9 +16,9 @@
 #include <string>
 #include <vector>
 
-#include "nn/bpnn/bpnn.hpp"
+#include "nn/atomistic/batch.hpp"
 
-namespace nn::bpnn {
+namespace nn::atomistic {
 
 enum class LossType { mse, mae, huber };
 enum class Reduction { mean, sum };
@@ -74,4 +74,4 @@ ad::Tensor loss_term(const ad::Tensor& r, const LossTerm& term);
 LossTerms energy_loss(const EnergyForcesStress& pred, const Targets& targets, const Batch& batch,
                       const LossConfig& config);
 
-}  // namespace nn::bpnn
+}  // namespace nn::atomistic

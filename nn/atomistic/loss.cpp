@@ -1,9 +1,9 @@
 // Targets and metatrain's energy/forces/strain loss (math in loss.hpp).
-#include "nn/bpnn/loss.hpp"
+#include "nn/atomistic/loss.hpp"
 
 #include "autodiff/ops.hpp"
 
-namespace nn::bpnn {
+namespace nn::atomistic {
 
 using ad::operator<<;  // Shape is a std::vector: bring its printer into scope
 using ad::Tensor;
@@ -123,4 +123,4 @@ LossTerms energy_loss(const EnergyForcesStress& pred, const Targets& targets, co
     return out;
 }
 
-}  // namespace nn::bpnn
+}  // namespace nn::atomistic
