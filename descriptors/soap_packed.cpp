@@ -21,7 +21,7 @@ SoapPacked::SoapPacked(const Soap& soap)
         const long n_l = nl[static_cast<size_t>(l)], W = n_l * S_;
         coff_.push_back(Kc_);
         poff_.push_back(n_packed_);
-        Kc_ += (2 * l + 1) * W;
+        Kc_ += (2 * l + 1) * ((W + 7) / 8 * 8);  // rows padded with zeros to a multiple of 8
         n_packed_ += W * (W + 1) / 2;
         // packed channel a = s n_l + n is Soap's channel n S + s
         auto spec = [&](long a) { return (a % n_l) * S_ + a / n_l; };
@@ -37,37 +37,63 @@ SoapPacked::SoapPacked(const Soap& soap)
 }
 
 namespace {
+typedef double v4d __attribute__((vector_size(32)));
+typedef double v4du __attribute__((vector_size(32), aligned(8), may_alias));  // unaligned loads and stores
+
 // out[(a1, a2 >= a1) packed row by row] = sum_m C[m, a1] C[m, a2]: C [rows, W]; the m sum runs in
-// increasing m as Soap's gram does. Blocks of 8 and 4 outputs stay in registers over m (one store
-// each instead of one per m).
+// increasing m from 0 as Soap's gram does. Register blocks of 4 rows a1 x 8 columns a2 (eight
+// vector accumulators, 8 multiply-adds per 2 loads) over the blocks touching the upper triangle;
+// C [rows, Wp] has Wp = W rounded up to 8 columns, the last Wp - W zero.
 AD_VECTOR_CLONES void packed_gram(const double* C, int rows, int W, double* out) {
-    for (int a1 = 0; a1 < W; ++a1) {
-        const int len = W - a1;
-        int q = 0;
-        for (; q + 8 <= len; q += 8) {
-            double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    const int Wp = (W + 7) / 8 * 8;
+    double tile[4][8];
+    for (int a1b = 0; a1b < W; a1b += 4) {
+        for (int a2b = a1b / 8 * 8; a2b < W; a2b += 8) {
+            v4d s00 = {0, 0, 0, 0}, s01 = s00, s10 = s00, s11 = s00, s20 = s00, s21 = s00, s30 = s00, s31 = s00;
             for (int m = 0; m < rows; ++m) {
-                const double* cm = C + static_cast<long>(m) * W;
-                const double v = cm[a1];
-                for (int u = 0; u < 8; ++u) acc[u] += v * cm[a1 + q + u];
+                const double* cm = C + static_cast<long>(m) * Wp;
+                const v4d x0 = *reinterpret_cast<const v4du*>(cm + a2b), x1 = *reinterpret_cast<const v4du*>(cm + a2b + 4);
+                const double b0 = cm[a1b], b1 = cm[a1b + 1], b2 = cm[a1b + 2], b3 = cm[a1b + 3];
+                s00 += b0 * x0, s01 += b0 * x1;
+                s10 += b1 * x0, s11 += b1 * x1;
+                s20 += b2 * x0, s21 += b2 * x1;
+                s30 += b3 * x0, s31 += b3 * x1;
             }
-            for (int u = 0; u < 8; ++u) out[q + u] = acc[u];
-        }
-        for (; q + 4 <= len; q += 4) {
-            double acc[4] = {0, 0, 0, 0};
-            for (int m = 0; m < rows; ++m) {
-                const double* cm = C + static_cast<long>(m) * W;
-                const double v = cm[a1];
-                for (int u = 0; u < 4; ++u) acc[u] += v * cm[a1 + q + u];
+            *reinterpret_cast<v4du*>(&tile[0][0]) = s00, *reinterpret_cast<v4du*>(&tile[0][4]) = s01;
+            *reinterpret_cast<v4du*>(&tile[1][0]) = s10, *reinterpret_cast<v4du*>(&tile[1][4]) = s11;
+            *reinterpret_cast<v4du*>(&tile[2][0]) = s20, *reinterpret_cast<v4du*>(&tile[2][4]) = s21;
+            *reinterpret_cast<v4du*>(&tile[3][0]) = s30, *reinterpret_cast<v4du*>(&tile[3][4]) = s31;
+            for (int r = 0; r < 4 && a1b + r < W; ++r) {
+                const int a1 = a1b + r;
+                double* o = out + static_cast<long>(a1) * W - static_cast<long>(a1) * (a1 - 1) / 2 - a1;  // o[a2]
+                const int lo = std::max(a1, a2b), hi = std::min(W, a2b + 8);
+                if (lo == a2b && hi == a2b + 8) {  // the whole row of the tile
+                    *reinterpret_cast<v4du*>(o + a2b) = *reinterpret_cast<const v4du*>(&tile[r][0]);
+                    *reinterpret_cast<v4du*>(o + a2b + 4) = *reinterpret_cast<const v4du*>(&tile[r][4]);
+                    continue;
+                }
+                for (int u = 0; u < 8; ++u)  // (conditional stores: not turned into a memcpy call)
+                    if (a2b + u >= lo && a2b + u < hi) o[a2b + u] = tile[r][u];
             }
-            for (int u = 0; u < 4; ++u) out[q + u] = acc[u];
         }
-        for (; q < len; ++q) {
-            double acc = 0;
-            for (int m = 0; m < rows; ++m) acc += C[static_cast<long>(m) * W + a1] * C[static_cast<long>(m) * W + a1 + q];
-            out[q] = acc;
+    }
+}
+
+// c[i, l, m, s_j n_l + n] += f_c Y_lm R_ln and c[j, l, m, s_i n_l + n] += (-1)^l f_c Y_lm R_ln
+// (ci == cj for a self-image pair: both land on the same atom).
+AD_VECTOR_CLONES void add_pair(const double* Y, const double* R, double fc, int L, const int* nl, const int* roff,
+                               const long* coff, int S, long si, long sj, double* ci, double* cj) {
+    for (int l = 0; l <= L; ++l) {
+        const long n_l = nl[l], W = (n_l * S + 7) / 8 * 8;  // padded row length
+        const double* Rl = R + roff[l];
+        const double parity = (l % 2) ? -1.0 : 1.0;
+        double* ri = ci + coff[l] + sj * n_l;
+        double* rj = cj + coff[l] + si * n_l;
+        for (int m = 0; m < 2 * l + 1; ++m) {
+            const double y = fc * Y[l * l + m], yj = parity * y;
+            for (long q = 0; q < n_l; ++q) ri[m * W + q] += y * Rl[q];
+            for (long q = 0; q < n_l; ++q) rj[m * W + q] += yj * Rl[q];
         }
-        out += len;
     }
 }
 }  // namespace
@@ -106,22 +132,8 @@ void SoapPacked::compute(const std::vector<int>& numbers, const std::vector<long
         cutoff_.evaluate(r, fc, dfc);
         radial.evaluate(r, R, dR);
         sph_.compute(v, Y, nullptr);
-        const long si = static_cast<long>(sp[i]), sj = static_cast<long>(sp[j]);
-        double* ci = c + i * Kc_;
-        double* cj = c + j * Kc_;
-        for (int l = 0; l <= L_; ++l) {
-            const long n_l = nl[static_cast<size_t>(l)], W = n_l * S_;
-            const double* Rl = R + roff[static_cast<size_t>(l)];
-            const double parity = (l % 2) ? -1.0 : 1.0;
-            for (int m = -l; m <= l; ++m) {
-                const double y = fc * Y[l * l + l + m], yj = parity * y;
-                const long base = coff_[static_cast<size_t>(l)] + (m + l) * W;
-                double* ri = ci + base + sj * n_l;
-                double* rj = cj + base + si * n_l;
-                for (long q = 0; q < n_l; ++q) ri[q] += y * Rl[q];
-                for (long q = 0; q < n_l; ++q) rj[q] += yj * Rl[q];
-            }
-        }
+        add_pair(Y, R, fc, L_, nl.data(), roff.data(), coff_.data(), S_, static_cast<long>(sp[i]),
+                 static_cast<long>(sp[j]), c + i * Kc_, c + j * Kc_);
     }
     for (long i = 0; i < n; ++i)
         for (int l = 0; l <= L_; ++l)

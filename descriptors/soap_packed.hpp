@@ -43,7 +43,7 @@ class SoapPacked {
     int S_, L_;
     ShiftedCosineCutoff cutoff_;
     SphericalHarmonics sph_;
-    long n_packed_ = 0, Kc_ = 0;      ///< Dp; coefficients per atom sum_l (2l+1) n_l S
+    long n_packed_ = 0, Kc_ = 0;      ///< Dp; coefficients per atom sum_l (2l+1) Wp_l (W_l rounded up to 8)
     std::vector<long> coff_, poff_;   ///< per l: offset of c[l, m = -l, a = 0]; of packed l
     std::vector<long> full_, mirror_;
     std::vector<double> mult_;
