@@ -20,6 +20,7 @@ SoapPacked::SoapPacked(const Soap& soap)
     for (int l = 0; l <= L_; ++l) {
         const long n_l = nl[static_cast<size_t>(l)], W = n_l * S_;
         coff_.push_back(Kc_);
+        rpoff_.push_back(rpoff_.empty() ? 0 : rpoff_.back() + (nl[static_cast<size_t>(l - 1)] + 3) / 4 * 4);
         poff_.push_back(n_packed_);
         Kc_ += (2 * l + 1) * ((W + 7) / 8 * 8);  // rows padded with zeros to a multiple of 8
         n_packed_ += W * (W + 1) / 2;
@@ -33,6 +34,7 @@ SoapPacked::SoapPacked(const Soap& soap)
             }
         full_off += W * W;
     }
+    rpoff_.push_back(rpoff_.back() + (nl[static_cast<size_t>(L_)] + 3) / 4 * 4);
     AD_CHECK(full_off == soap.n_features(), "soap_packed: expected " << soap.n_features() << " features, counted " << full_off);
 }
 
@@ -80,19 +82,27 @@ AD_VECTOR_CLONES void packed_gram(const double* C, int rows, int W, double* out)
 }
 
 // c[i, l, m, s_j n_l + n] += f_c Y_lm R_ln and c[j, l, m, s_i n_l + n] += (-1)^l f_c Y_lm R_ln
-// (ci == cj for a self-image pair: both land on the same atom).
-AD_VECTOR_CLONES void add_pair(const double* Y, const double* R, double fc, int L, const int* nl, const int* roff,
+// (ci == cj for a self-image pair: both land on the same atom). R4 holds each l's n_l radial values
+// followed by zeros up to a multiple of 4 (rpoff: offsets), so every row update is whole vectors;
+// the zero lanes add 0 to the next channels, the row's padding or (last row) the next atom's or the
+// buffer's slack: no value changes.
+AD_VECTOR_CLONES void add_pair(const double* Y, const double* R4, const long* rpoff, double fc, int L, const int* nl,
                                const long* coff, int S, long si, long sj, double* ci, double* cj) {
     for (int l = 0; l <= L; ++l) {
-        const long n_l = nl[l], W = (n_l * S + 7) / 8 * 8;  // padded row length
-        const double* Rl = R + roff[l];
+        const long n_l = nl[l], n4 = (n_l + 3) / 4 * 4, W = (n_l * S + 7) / 8 * 8;  // padded row length
+        const double* Rl = R4 + rpoff[l];
         const double parity = (l % 2) ? -1.0 : 1.0;
         double* ri = ci + coff[l] + sj * n_l;
         double* rj = cj + coff[l] + si * n_l;
         for (int m = 0; m < 2 * l + 1; ++m) {
             const double y = fc * Y[l * l + m], yj = parity * y;
-            for (long q = 0; q < n_l; ++q) ri[m * W + q] += y * Rl[q];
-            for (long q = 0; q < n_l; ++q) rj[m * W + q] += yj * Rl[q];
+            for (long q = 0; q < n4; q += 4) {
+                const v4d r = *reinterpret_cast<const v4du*>(Rl + q);
+                v4du* a = reinterpret_cast<v4du*>(ri + m * W + q);
+                *a = *a + y * r;
+                v4du* b = reinterpret_cast<v4du*>(rj + m * W + q);
+                *b = *b + yj * r;
+            }
         }
     }
 }
@@ -106,15 +116,18 @@ void SoapPacked::compute(const std::vector<int>& numbers, const std::vector<long
              "soap_packed: expected first, second [" << P << "] and their vectors, got second [" << second.size() << "]");
     const RadialBasis& radial = soap_->radial();
     const int F = radial.n_functions(), NY = sph_.n_components();
-    // scratch: c [n, Kc], R [F], dR [F], Y [NY], species [n]
-    const size_t need = static_cast<size_t>(n * Kc_ + 2 * F + NY + n);
+    // scratch: c [n, Kc] + 4 slack, R [F], dR [F], R4 [F4], Y [NY], species [n]
+    const long F4 = rpoff_.back();
+    const size_t need = static_cast<size_t>(n * Kc_ + 4 + 2 * F + F4 + NY + n);
     if (scratch.size() < need) scratch.resize(need);
     double* c = scratch.data();
-    double* R = c + n * Kc_;
+    double* R = c + n * Kc_ + 4;
     double* dR = R + F;
-    double* Y = dR + F;
+    double* R4 = dR + F;
+    double* Y = R4 + F4;
     double* sp = Y + NY;
-    std::fill(c, c + n * Kc_, 0.0);
+    std::fill(c, c + n * Kc_ + 4, 0.0);
+    std::fill(R4, R4 + F4, 0.0);
     for (long i = 0; i < n; ++i) sp[i] = soap_->species_index(numbers[static_cast<size_t>(i)]);
     const std::vector<int>& nl = soap_->n_per_l();
     const std::vector<int>& roff = radial.offsets();
@@ -132,7 +145,9 @@ void SoapPacked::compute(const std::vector<int>& numbers, const std::vector<long
         cutoff_.evaluate(r, fc, dfc);
         radial.evaluate(r, R, dR);
         sph_.compute(v, Y, nullptr);
-        add_pair(Y, R, fc, L_, nl.data(), roff.data(), coff_.data(), S_, static_cast<long>(sp[i]),
+        for (int l = 0; l <= L_; ++l)
+            std::copy(R + roff[static_cast<size_t>(l)], R + roff[static_cast<size_t>(l) + 1], R4 + rpoff_[static_cast<size_t>(l)]);
+        add_pair(Y, R4, rpoff_.data(), fc, L_, nl.data(), coff_.data(), S_, static_cast<long>(sp[i]),
                  static_cast<long>(sp[j]), c + i * Kc_, c + j * Kc_);
     }
     for (long i = 0; i < n; ++i)

@@ -45,6 +45,7 @@ class SoapPacked {
     SphericalHarmonics sph_;
     long n_packed_ = 0, Kc_ = 0;      ///< Dp; coefficients per atom sum_l (2l+1) Wp_l (W_l rounded up to 8)
     std::vector<long> coff_, poff_;   ///< per l: offset of c[l, m = -l, a = 0]; of packed l
+    std::vector<long> rpoff_;         ///< per l (and the end): offset of R_l padded to a multiple of 4
     std::vector<long> full_, mirror_;
     std::vector<double> mult_;
 };
