@@ -42,43 +42,79 @@ namespace {
 typedef double v4d __attribute__((vector_size(32)));
 typedef double v4du __attribute__((vector_size(32), aligned(8), may_alias));  // unaligned loads and stores
 
-// out[(a1, a2 >= a1) packed row by row] = sum_m C[m, a1] C[m, a2]: C [rows, W]; the m sum runs in
-// increasing m from 0 as Soap's gram does. Register blocks of 4 rows a1 x 8 columns a2 (eight
-// vector accumulators, 8 multiply-adds per 2 loads) over the blocks touching the upper triangle;
-// C [rows, Wp] has Wp = W rounded up to 8 columns, the last Wp - W zero.
-AD_VECTOR_CLONES void packed_gram(const double* C, int rows, int W, double* out) {
-    const int Wp = (W + 7) / 8 * 8;
-    double tile[4][8];
-    for (int a1b = 0; a1b < W; a1b += 4) {
-        for (int a2b = a1b / 8 * 8; a2b < W; a2b += 8) {
-            v4d s00 = {0, 0, 0, 0}, s01 = s00, s10 = s00, s11 = s00, s20 = s00, s21 = s00, s30 = s00, s31 = s00;
-            for (int m = 0; m < rows; ++m) {
-                const double* cm = C + static_cast<long>(m) * Wp;
-                const v4d x0 = *reinterpret_cast<const v4du*>(cm + a2b), x1 = *reinterpret_cast<const v4du*>(cm + a2b + 4);
-                const double b0 = cm[a1b], b1 = cm[a1b + 1], b2 = cm[a1b + 2], b3 = cm[a1b + 3];
-                s00 += b0 * x0, s01 += b0 * x1;
-                s10 += b1 * x0, s11 += b1 * x1;
-                s20 += b2 * x0, s21 += b2 * x1;
-                s30 += b3 * x0, s31 += b3 * x1;
+typedef long v4l __attribute__((vector_size(32)));
+
+// Packed rows of four atoms at once, one atom per vector lane (no horizontal sums): for each l,
+// c4[m, a, lane] = c_lane[l, m, a] (4 x 4 transposes of the zero-padded rows of Wp entries), then
+//   o4[t, lane] = sum_m c4[m, a1, lane] c4[m, a2, lane]   (m increasing from 0, as Soap's gram),
+// two rows a1 by four a2 at a time (eight independent accumulators), and o4 [Dp, 4] is
+// transposed in 4 x 4 blocks into out[lane] [Dp]. c4 needs 16 doubles of slack (the last
+// row's b + 4 and the last block's x may read past its end; those products are not stored).
+AD_INLINE void transpose4(const double* a, const double* b, const double* c, const double* d, double* r0, double* r1,
+                          double* r2, double* r3) {
+    const v4d va = *reinterpret_cast<const v4du*>(a), vb = *reinterpret_cast<const v4du*>(b),
+              vc = *reinterpret_cast<const v4du*>(c), vd = *reinterpret_cast<const v4du*>(d);
+    const v4d t0 = __builtin_shuffle(va, vb, v4l{0, 4, 2, 6}), t1 = __builtin_shuffle(va, vb, v4l{1, 5, 3, 7});
+    const v4d t2 = __builtin_shuffle(vc, vd, v4l{0, 4, 2, 6}), t3 = __builtin_shuffle(vc, vd, v4l{1, 5, 3, 7});
+    *reinterpret_cast<v4du*>(r0) = __builtin_shuffle(t0, t2, v4l{0, 1, 4, 5});
+    *reinterpret_cast<v4du*>(r1) = __builtin_shuffle(t1, t3, v4l{0, 1, 4, 5});
+    *reinterpret_cast<v4du*>(r2) = __builtin_shuffle(t0, t2, v4l{2, 3, 6, 7});
+    *reinterpret_cast<v4du*>(r3) = __builtin_shuffle(t1, t3, v4l{2, 3, 6, 7});
+}
+
+AD_VECTOR_CLONES void gram4(const double* const* cl, double* const* out, int L, const int* nl, const long* coff, int S,
+                            long Dp, double* c4, double* o4) {
+    long t = 0;
+    for (int l = 0; l <= L; ++l) {
+        const int M = 2 * l + 1, W = nl[l] * S, Wp = (W + 7) / 8 * 8;
+        for (int m = 0; m < M; ++m)
+            for (int a = 0; a < Wp; a += 4) {
+                const long off = coff[l] + static_cast<long>(m) * Wp + a;
+                double* dst = c4 + (static_cast<long>(m) * Wp + a) * 4;
+                transpose4(cl[0] + off, cl[1] + off, cl[2] + off, cl[3] + off, dst, dst + 4, dst + 8, dst + 12);
             }
-            *reinterpret_cast<v4du*>(&tile[0][0]) = s00, *reinterpret_cast<v4du*>(&tile[0][4]) = s01;
-            *reinterpret_cast<v4du*>(&tile[1][0]) = s10, *reinterpret_cast<v4du*>(&tile[1][4]) = s11;
-            *reinterpret_cast<v4du*>(&tile[2][0]) = s20, *reinterpret_cast<v4du*>(&tile[2][4]) = s21;
-            *reinterpret_cast<v4du*>(&tile[3][0]) = s30, *reinterpret_cast<v4du*>(&tile[3][4]) = s31;
-            for (int r = 0; r < 4 && a1b + r < W; ++r) {
-                const int a1 = a1b + r;
-                double* o = out + static_cast<long>(a1) * W - static_cast<long>(a1) * (a1 - 1) / 2 - a1;  // o[a2]
-                const int lo = std::max(a1, a2b), hi = std::min(W, a2b + 8);
-                if (lo == a2b && hi == a2b + 8) {  // the whole row of the tile
-                    *reinterpret_cast<v4du*>(o + a2b) = *reinterpret_cast<const v4du*>(&tile[r][0]);
-                    *reinterpret_cast<v4du*>(o + a2b + 4) = *reinterpret_cast<const v4du*>(&tile[r][4]);
-                    continue;
+        const long stride = 4L * Wp;  // between m
+        // rows a1 and a1 + 1 together (tiles of 2 x 4 entries: 8 accumulators, 6 loads per 8
+        // multiply-adds); stores skip the (a1 + 1, a1) entry and the entries past W
+        for (int a1 = 0; a1 < W; a1 += 2) {
+            const bool two = a1 + 1 < W;
+            const double* b = c4 + 4L * a1;
+            double* o = o4 + 4 * (t - a1);                     // o[4 a2 ..] is (a1, a2)
+            double* o1 = o4 + 4 * (t + (W - a1) - (a1 + 1));   // o1[4 a2 ..] is (a1 + 1, a2)
+            for (int a2 = a1; a2 < W; a2 += 4) {
+                v4d s0 = {0, 0, 0, 0}, s1 = s0, s2 = s0, s3 = s0, u0 = s0, u1 = s0, u2 = s0, u3 = s0;
+                const double* x = c4 + 4L * a2;
+                for (int m = 0; m < M; ++m) {
+                    const v4d bm = *reinterpret_cast<const v4du*>(b + m * stride);
+                    const v4d bn = *reinterpret_cast<const v4du*>(b + m * stride + 4);
+                    const v4d x0 = *reinterpret_cast<const v4du*>(x + m * stride);
+                    const v4d x1 = *reinterpret_cast<const v4du*>(x + m * stride + 4);
+                    const v4d x2 = *reinterpret_cast<const v4du*>(x + m * stride + 8);
+                    const v4d x3 = *reinterpret_cast<const v4du*>(x + m * stride + 12);
+                    s0 += bm * x0, s1 += bm * x1, s2 += bm * x2, s3 += bm * x3;
+                    u0 += bn * x0, u1 += bn * x1, u2 += bn * x2, u3 += bn * x3;
                 }
-                for (int u = 0; u < 8; ++u)  // (conditional stores: not turned into a memcpy call)
-                    if (a2b + u >= lo && a2b + u < hi) o[a2b + u] = tile[r][u];
+                const int k_end = std::min(4, W - a2);
+                if (two) {
+                    if (a2 > a1) *reinterpret_cast<v4du*>(o1 + 4L * a2) = u0;
+                    if (k_end > 1) *reinterpret_cast<v4du*>(o1 + 4L * a2 + 4) = u1;
+                    if (k_end > 2) *reinterpret_cast<v4du*>(o1 + 4L * a2 + 8) = u2;
+                    if (k_end > 3) *reinterpret_cast<v4du*>(o1 + 4L * a2 + 12) = u3;
+                }
+                *reinterpret_cast<v4du*>(o + 4L * a2) = s0;
+                if (k_end > 1) *reinterpret_cast<v4du*>(o + 4L * a2 + 4) = s1;
+                if (k_end > 2) *reinterpret_cast<v4du*>(o + 4L * a2 + 8) = s2;
+                if (k_end > 3) *reinterpret_cast<v4du*>(o + 4L * a2 + 12) = s3;
             }
+            t += (W - a1) + (two ? W - a1 - 1 : 0);
         }
     }
+    long u = 0;
+    for (; u + 4 <= Dp; u += 4)  // (o4[u + k, lane])_k -> out[lane][u ..]
+        transpose4(o4 + 4 * u, o4 + 4 * u + 4, o4 + 4 * u + 8, o4 + 4 * u + 12, out[0] + u, out[1] + u, out[2] + u,
+                   out[3] + u);
+    for (; u < Dp; ++u)
+        for (int lane = 0; lane < 4; ++lane) out[lane][u] = o4[4 * u + lane];
 }
 
 // c[i, l, m, s_j n_l + n] += f_c Y_lm R_ln and c[j, l, m, s_i n_l + n] += (-1)^l f_c Y_lm R_ln
@@ -116,9 +152,10 @@ void SoapPacked::compute(const std::vector<int>& numbers, const std::vector<long
              "soap_packed: expected first, second [" << P << "] and their vectors, got second [" << second.size() << "]");
     const RadialBasis& radial = soap_->radial();
     const int F = radial.n_functions(), NY = sph_.n_components();
-    // scratch: c [n, Kc] + 4 slack, R [F], dR [F], R4 [F4], Y [NY], species [n]
+    // scratch: c [n, Kc] + 4 slack, R [F], dR [F], R4 [F4], Y [NY], species [n], zero [Kc],
+    // spare [Dp], c4 [4 Kc] + 16, o4 [4 Dp] + 16
     const long F4 = rpoff_.back();
-    const size_t need = static_cast<size_t>(n * Kc_ + 4 + 2 * F + F4 + NY + n);
+    const size_t need = static_cast<size_t>(n * Kc_ + 4 + 2 * F + F4 + NY + n + 5 * Kc_ + 5 * n_packed_ + 32);
     if (scratch.size() < need) scratch.resize(need);
     double* c = scratch.data();
     double* R = c + n * Kc_ + 4;
@@ -126,6 +163,11 @@ void SoapPacked::compute(const std::vector<int>& numbers, const std::vector<long
     double* R4 = dR + F;
     double* Y = R4 + F4;
     double* sp = Y + NY;
+    double* zero = sp + n;
+    double* spare = zero + Kc_;
+    double* c4 = spare + n_packed_;
+    double* o4 = c4 + 4 * Kc_ + 16;
+    std::fill(zero, zero + Kc_, 0.0);
     std::fill(c, c + n * Kc_ + 4, 0.0);
     std::fill(R4, R4 + F4, 0.0);
     for (long i = 0; i < n; ++i) sp[i] = soap_->species_index(numbers[static_cast<size_t>(i)]);
@@ -150,10 +192,16 @@ void SoapPacked::compute(const std::vector<int>& numbers, const std::vector<long
         add_pair(Y, R4, rpoff_.data(), fc, L_, nl.data(), coff_.data(), S_, static_cast<long>(sp[i]),
                  static_cast<long>(sp[j]), c + i * Kc_, c + j * Kc_);
     }
-    for (long i = 0; i < n; ++i)
-        for (int l = 0; l <= L_; ++l)
-            packed_gram(c + i * Kc_ + coff_[static_cast<size_t>(l)], 2 * l + 1, nl[static_cast<size_t>(l)] * S_,
-                        rows[i] + poff_[static_cast<size_t>(l)]);
+    // four atoms at a time; a missing atom of the last group reads zeros and writes to a spare row
+    for (long g = 0; g < n; g += 4) {
+        const double* cl[4];
+        double* out[4];
+        for (int lane = 0; lane < 4; ++lane) {
+            cl[lane] = g + lane < n ? c + (g + lane) * Kc_ : zero;
+            out[lane] = g + lane < n ? rows[g + lane] : spare;
+        }
+        gram4(cl, out, L_, nl.data(), coff_.data(), S_, n_packed_, c4, o4);
+    }
 }
 
 }  // namespace desc
