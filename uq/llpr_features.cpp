@@ -75,6 +75,8 @@ LastLayerFeatureKernel::LastLayerFeatureKernel(const desc::Soap& soap, const std
         species_.push_back(std::move(s));
     }
     P_ = static_cast<long>(species_.size()) * d_;
+    for (long t = 0; t < Dp_; ++t)
+        if (packed_.multiplicity()[static_cast<size_t>(t)] == 1.0) diag_.push_back(t);
 }
 
 namespace {
@@ -95,34 +97,38 @@ AD_INLINE double lanes(const v4d& a, const v4d& b, const v4d& c, const v4d& d) {
     return (s[0] + s[1]) + (s[2] + s[3]);
 }
 
-// mu = sum_t w_t x_t / D and sigma^2 = sum_t w_t (x_t - mu)^2 / D: two passes, 16 partial sums
-// (four independent vector accumulators, so the adds do not wait on each other).
-AD_VECTOR_CLONES void weighted_moments(const double* x, const double* w, long n, double D, double& mu, double& var) {
+// mu = sum_t w_t x_t / D and sigma^2 = sum_t w_t (x_t - mu)^2 / D with w_t = 2 off the diagonal
+// and 1 on it (diag: the nd diagonal positions): sum_t w_t f_t = 2 sum_t f_t - sum_diag f_t. Two
+// passes, 16 partial sums (four independent vector accumulators).
+AD_VECTOR_CLONES void packed_moments(const double* x, long n, const long* diag, long nd, double D, double& mu,
+                                     double& var) {
     v4d a0 = {0, 0, 0, 0}, a1 = a0, a2 = a0, a3 = a0;
     long t = 0;
     for (; t + 16 <= n; t += 16) {
-        a0 += load4(w + t) * load4(x + t);
-        a1 += load4(w + t + 4) * load4(x + t + 4);
-        a2 += load4(w + t + 8) * load4(x + t + 8);
-        a3 += load4(w + t + 12) * load4(x + t + 12);
+        a0 += load4(x + t);
+        a1 += load4(x + t + 4);
+        a2 += load4(x + t + 8);
+        a3 += load4(x + t + 12);
     }
-    double tail = 0;
-    for (long u = t; u < n; ++u) tail += w[u] * x[u];
-    const double m = (lanes(a0, a1, a2, a3) + tail) / D;
+    double tail = 0, on_diag = 0;
+    for (long u = t; u < n; ++u) tail += x[u];
+    for (long k = 0; k < nd; ++k) on_diag += x[diag[k]];
+    const double m = (2 * (lanes(a0, a1, a2, a3) + tail) - on_diag) / D;
     const v4d mv = {m, m, m, m};
     a0 = v4d{0, 0, 0, 0}, a1 = a0, a2 = a0, a3 = a0;
     for (t = 0; t + 16 <= n; t += 16) {
         const v4d d0 = load4(x + t) - mv, d1 = load4(x + t + 4) - mv, d2 = load4(x + t + 8) - mv,
                   d3 = load4(x + t + 12) - mv;
-        a0 += load4(w + t) * d0 * d0;
-        a1 += load4(w + t + 4) * d1 * d1;
-        a2 += load4(w + t + 8) * d2 * d2;
-        a3 += load4(w + t + 12) * d3 * d3;
+        a0 += d0 * d0;
+        a1 += d1 * d1;
+        a2 += d2 * d2;
+        a3 += d3 * d3;
     }
-    tail = 0;
-    for (long u = t; u < n; ++u) tail += w[u] * (x[u] - m) * (x[u] - m);
+    tail = on_diag = 0;
+    for (long u = t; u < n; ++u) tail += (x[u] - m) * (x[u] - m);
+    for (long k = 0; k < nd; ++k) on_diag += (x[diag[k]] - m) * (x[diag[k]] - m);
     mu = m;
-    var = (lanes(a0, a1, a2, a3) + tail) / D;
+    var = (2 * (lanes(a0, a1, a2, a3) + tail) - on_diag) / D;
 }
 
 void silu_inplace(double* x, double* tmp, long n) {
@@ -156,7 +162,6 @@ void LastLayerFeatureKernel::compute(const desc::System* frames, long n_frames, 
     sc.rs.resize(static_cast<size_t>(n));
     std::vector<long>& next = sc.row;
     next.assign(sc.start.begin(), sc.start.end() - 1);
-    const double* mult = packed_.multiplicity().data();
     for (long f = 0; f < n_frames; ++f) {
         const desc::System& sys = frames[f];
         const desc::NeighborList list = desc::neighbor_list(sys, cutoff_, desc::Pairs::half);
@@ -173,7 +178,8 @@ void LastLayerFeatureKernel::compute(const desc::System* frames, long n_frames, 
             if (!species_[static_cast<size_t>(k)].layernorm) continue;
             const long r = (sc.rows[static_cast<size_t>(i)] - sc.x.data()) / Dp_;
             double var;
-            weighted_moments(sc.rows[static_cast<size_t>(i)], mult, Dp_, static_cast<double>(D_), sc.mu[static_cast<size_t>(r)], var);
+            packed_moments(sc.rows[static_cast<size_t>(i)], Dp_, diag_.data(), static_cast<long>(diag_.size()),
+                           static_cast<double>(D_), sc.mu[static_cast<size_t>(r)], var);
             sc.rs[static_cast<size_t>(r)] = 1.0 / std::sqrt(var + species_[static_cast<size_t>(k)].eps);
         }
     }

@@ -58,6 +58,7 @@ class LastLayerFeatureKernel {
     long D_, Dp_, d_, P_;
     std::vector<Species> species_;
     std::vector<int> lookup_;  ///< Z -> k, -1 if absent
+    std::vector<long> diag_;   ///< packed positions of the diagonal entries (multiplicity 1)
 };
 
 }  // namespace uq
