@@ -9,6 +9,7 @@
 #include "nn/bpnn/bpnn.hpp"
 #include "tests/helpers.hpp"
 #include "uq/llpr_features.hpp"
+#include "uq/llpr_model.hpp"
 
 namespace {
 
@@ -81,4 +82,22 @@ TEST_CASE("llpr_features: last-layer features equal forward()'s (layernorm or no
                       Catch::Contains("expected atomic numbers from the model's species list") && Catch::Contains("got 8"));
     CHECK_THROWS_WITH(uq::LastLayerFeatureKernel(model.soap(), model.species(), {}, h.cutoff),
                       Catch::Contains("expected one network per species, got 0 for 2 species"));
+}
+
+TEST_CASE("llpr_features: a model without hidden layers keeps the general path of soap_bpnn_last_layer_features",
+          "[uq][llpr]") {
+    const std::vector<desc::System> eth = testing::test_frames("ethanol-xtb-5.xyz");
+    nn::bpnn::BpnnHypers h;
+    h.max_angular = 2, h.max_radial = 2, h.num_hidden_layers = 0;  // phi = LayerNorm(x), width D
+    ad::Rng rng(2);
+    nn::bpnn::SoapBpnn model(h, {1, 6, 8}, rng);
+    ad::Tensor ref;
+    {
+        ad::NoGrad no_grad;
+        ref = model.forward(nn::bpnn::make_batch(eth, h.cutoff)).last_layer_features;
+    }
+    const ad::Tensor got = uq::soap_bpnn_last_layer_features(model, eth, 2);
+    REQUIRE(got.shape() == ref.shape());
+    CHECK(ref.dim(1) == 3 * model.soap().n_features());
+    CHECK(max_abs(got - ref) < 1e-12 * (1 + max_abs(ref)));  // rounding of the LayerNorm sums only
 }
