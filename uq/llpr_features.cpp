@@ -85,7 +85,8 @@ namespace {
 struct Scratch {
     std::vector<double> x, a, h, soap, mu, rs;
     std::vector<double*> rows;
-    std::vector<long> row, structure, count, start;
+    std::vector<long> row, structure, count, start, first, second;
+    std::vector<double> vectors;
 };
 
 typedef double v4d __attribute__((vector_size(32)));
@@ -131,6 +132,30 @@ AD_VECTOR_CLONES void packed_moments(const double* x, long n, const long* diag, 
     var = (2 * (lanes(a0, a1, a2, a3) + tail) - on_diag) / D;
 }
 
+// The half pair list of a small non-periodic structure by the direct double loop i < j (the order
+// of desc::neighbor_list's half list: by first, then second), skipping its cell-list set-up. Returns
+// false (and the caller asks desc::neighbor_list, which names the problem) for periodic or larger
+// structures and for non-finite or too-close positions.
+bool small_molecule_pairs(const desc::System& sys, double cutoff, std::vector<long>& first, std::vector<long>& second,
+                          std::vector<double>& vectors) {
+    const long n = sys.n_atoms();
+    if (sys.any_pbc() || n > 64) return false;
+    first.clear(), second.clear(), vectors.clear();
+    const double* x = sys.positions.data();
+    for (long k = 0; k < 3 * n; ++k)
+        if (!std::isfinite(x[k])) return false;
+    for (long i = 0; i < n; ++i)
+        for (long j = i + 1; j < n; ++j) {
+            const double v[3] = {x[3 * j] - x[3 * i], x[3 * j + 1] - x[3 * i + 1], x[3 * j + 2] - x[3 * i + 2]};
+            const double r = std::sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
+            if (!(r >= desc::kMinAtomDistance)) return false;  // too close, or not finite
+            if (r >= cutoff) continue;
+            first.push_back(i), second.push_back(j);
+            vectors.insert(vectors.end(), v, v + 3);
+        }
+    return true;
+}
+
 void silu_inplace(double* x, double* tmp, long n) {
     ad::fast::sigmoid(x, tmp, n);
     for (long i = 0; i < n; ++i) x[i] *= tmp[i];
@@ -164,15 +189,18 @@ void LastLayerFeatureKernel::compute(const desc::System* frames, long n_frames, 
     next.assign(sc.start.begin(), sc.start.end() - 1);
     for (long f = 0; f < n_frames; ++f) {
         const desc::System& sys = frames[f];
-        const desc::NeighborList list = desc::neighbor_list(sys, cutoff_, desc::Pairs::half);
+        if (!small_molecule_pairs(sys, cutoff_, sc.first, sc.second, sc.vectors)) {
+            const desc::NeighborList list = desc::neighbor_list(sys, cutoff_, desc::Pairs::half);  // or its error
+            sc.first = list.first, sc.second = list.second;
+            sc.vectors.assign(list.vectors.data(), list.vectors.data() + 3 * list.n_pairs());
+        }
         sc.rows.resize(static_cast<size_t>(sys.n_atoms()));
         for (long i = 0; i < sys.n_atoms(); ++i) {
             const long r = next[static_cast<size_t>(lookup_[static_cast<size_t>(sys.numbers[static_cast<size_t>(i)])])]++;
             sc.rows[static_cast<size_t>(i)] = sc.x.data() + r * Dp_;
             sc.structure[static_cast<size_t>(r)] = f;
         }
-        packed_.compute(sys.numbers, list.first, list.second, list.n_pairs() ? list.vectors.data() : nullptr,
-                        sc.rows.data(), sc.soap);
+        packed_.compute(sys.numbers, sc.first, sc.second, sc.vectors.data(), sc.rows.data(), sc.soap);
         for (long i = 0; i < sys.n_atoms(); ++i) {  // LayerNorm's moments while the rows are in cache
             const int k = lookup_[static_cast<size_t>(sys.numbers[static_cast<size_t>(i)])];
             if (!species_[static_cast<size_t>(k)].layernorm) continue;

@@ -80,6 +80,15 @@ TEST_CASE("llpr_features: last-layer features equal forward()'s (layernorm or no
     std::vector<double> out(static_cast<size_t>(kernel.n_features()));
     CHECK_THROWS_WITH(kernel.compute(eth.data(), 1, out.data(), nullptr),
                       Catch::Contains("expected atomic numbers from the model's species list") && Catch::Contains("got 8"));
+    // small molecules take a direct pair loop; bad geometry still gets desc::neighbor_list's error
+    std::vector<desc::System> bad{eth[0]};
+    bad[0].numbers = {1, 6, 1, 6, 1, 1, 1, 6, 1};  // no oxygen
+    bad[0].positions = bad[0].positions.clone();
+    for (int a = 0; a < 3; ++a) bad[0].positions.data()[3 + a] = bad[0].positions.data()[a] + 0.01;
+    CHECK_THROWS_WITH(kernel.compute(bad.data(), 1, out.data(), nullptr),
+                      Catch::Contains("expected atoms at least 0.1 A apart, got atoms 0 and 1"));
+    bad[0].positions.data()[4] = std::nan("");
+    CHECK_THROWS_WITH(kernel.compute(bad.data(), 1, out.data(), nullptr), Catch::Contains("expected finite positions"));
     CHECK_THROWS_WITH(uq::LastLayerFeatureKernel(model.soap(), model.species(), {}, h.cutoff),
                       Catch::Contains("expected one network per species, got 0 for 2 species"));
 }
