@@ -11,6 +11,9 @@
 // Pairs come from a half list (desc::Pairs::half): pair (i, j, v) adds f_c R_nl(r) Y_lm(v / r) to
 // c[i, ., ., s_j] and, as Y_lm(-v) = (-1)^l Y_lm(v), (-1)^l f_c R_nl Y_lm(v / r) to c[j, ., ., s_i]:
 // each radial and angular evaluation serves both directions. No Jacobian, no strain.
+// Kernels (soap_packed.cpp, docs/soap.md): coefficient rows zero-padded to a multiple of 8 and
+// radial values to a multiple of 4 (whole-vector pair updates), Gram products four atoms per
+// vector lane (GCC vector extensions, AVX2 + FMA clone via AD_VECTOR_CLONES).
 // Equal to Soap::compute on the full list up to rounding (the order of the sums differs).
 #pragma once
 #include <vector>
