@@ -5,9 +5,12 @@
 //          wall medians of 3.
 //   ours:  default hypers (nn/bpnn/default.toml), untrained model with seed 0, the same frames;
 //          uq::soap_bpnn_last_layer_features (batches of 8 from the frames, neighbour lists
-//          included), LlprCovariance::add (phi_s / N_s as the wrap), Llpr::fit (eigendecomposition),
+//          included; the packed-SOAP kernel of uq/llpr_features.hpp), LlprCovariance::add (phi_s / N_s as the wrap), Llpr::fit (eigendecomposition),
 //          the test features, Llpr::variance; medians of 7 after one warm-up, 1 and 2 threads
 //          (nn::bpnn::set_num_threads). Goal: total >= 5x faster than the peer's.
+// A last line puts the 1- and 2-thread totals beside the peer's 1- and 2-thread float64 totals,
+// with the load average (the machine is shared: compare the CPU time when the load exceeds the
+// core count).
 // Also: energies, sigma, 128 members' energies and forces (LlprModel::predict with ensemble forces)
 // on the 200 test frames in batches of 8, against one force evaluation (energy_forces_stress) of
 // the same batches; median wall times, one thread. Goal <= 10x.
@@ -77,6 +80,7 @@ int main(int argc, char** argv) {
     std::printf("LLPR building blocks, ethanol, default hypers (S d = %ld last-layer features), batch 8, float64\n", P);
     std::printf("  %-7s %-24s %10s  %-24s %s\n", "threads", "step", "s (wall)", "PyTorch peer W=32 (ratio)", "goal");
     const char* names[5] = {"collect_train_features", "FtF", "inverse", "test_features", "test_uncertainties"};
+    double totals[2][3] = {{0, 0, 0}, {0, 0, 0}};  // [threads - 1]: wall, CPU, peer
     for (int threads : {1, 2}) {
         nn::bpnn::set_num_threads(threads);
         std::vector<std::vector<double>> t(6), cpu(2);
@@ -118,7 +122,19 @@ int main(int argc, char** argv) {
         }
         std::printf("  %-7d %-24s %10.3g  (CPU s of all threads: collect_train_features %.3g)\n", threads,
                     "total, CPU", median(cpu[1]), median(cpu[0]));
+        totals[threads - 1][0] = median(t[5]), totals[threads - 1][1] = median(cpu[1]);
+        totals[threads - 1][2] = peer_step(j, threads, "total");
     }
+    double load[3] = {0, 0, 0};
+    if (FILE* f = std::fopen("/proc/loadavg", "r")) {
+        if (std::fscanf(f, "%lf %lf %lf", &load[0], &load[1], &load[2]) != 3) load[0] = load[1] = load[2] = 0;
+        std::fclose(f);
+    }
+    std::printf("  totals (wall; CPU): 1 thread %.3g s; %.3g s vs peer %.3g s: %.1fx; %.1fx | 2 threads %.3g s; %.3g s "
+                "vs peer %.3g s: %.1fx; %.1fx | goal >= 5x | load %.2f %.2f %.2f\n",
+                totals[0][0], totals[0][1], totals[0][2], totals[0][2] / totals[0][0], totals[0][2] / totals[0][1],
+                totals[1][0], totals[1][1], totals[1][2], totals[1][2] / totals[1][0], totals[1][2] / totals[1][1],
+                load[0], load[1], load[2]);
 
     // 128 members' energies + forces (+ sigma) against one force evaluation, one thread.
     nn::bpnn::set_num_threads(1);

@@ -18,6 +18,7 @@
 #include "nn/layer_norm.hpp"
 #include "nn/linear.hpp"
 #include "nn/optim.hpp"
+#include "uq/llpr_features.hpp"
 
 namespace uq {
 
@@ -174,6 +175,17 @@ Tensor soap_bpnn_last_layer_features(const SoapBpnn& model, const std::vector<de
     std::vector<SpeciesNet> nets;
     for (int Z : model.species()) nets.push_back(species_net(model, Z));
     ad::NoGrad no_grad;  // parallel_for runs every task with the caller's grad mode
+    if (std::all_of(nets.begin(), nets.end(), [](const SpeciesNet& net) { return !net.layers.empty(); })) {
+        // the fast kernel (uq/llpr_features.hpp): packed SOAP, LayerNorm folded into the first layer
+        std::vector<SpeciesLayers> layers;
+        for (const SpeciesNet& net : nets) layers.push_back({net.layernorm, net.layers});
+        const LastLayerFeatureKernel kernel(model.soap(), model.species(), layers, model.hypers().cutoff);
+        ad::parallel_for(n_batches, nn::bpnn::num_threads(), [&](long k) {
+            const long lo = k * batch_size, hi = std::min(n, lo + batch_size);
+            kernel.compute(frames.data() + lo, hi - lo, phi.data() + lo * P, n_atoms ? n_atoms->data() + lo : nullptr);
+        });
+        return phi;
+    }
     ad::parallel_for(n_batches, nn::bpnn::num_threads(), [&](long k) {
         const long lo = k * batch_size, hi = std::min(n, lo + batch_size);
         std::vector<desc::System> part(frames.begin() + lo, frames.begin() + hi);

@@ -145,10 +145,12 @@ std::vector<std::pair<std::string, ad::Tensor>> named_outputs(const LlprPredicti
 ad::Tensor named_output(const LlprPrediction& prediction, const std::string& name);
 
 /// phi_s [n_structures, S d] of `frames` (the summed last-layer features, as forward()'s
-/// last_layer_features, to rounding), without a graph: per batch of batch_size one
-/// Soap::compute_many, per species one gather + LayerNorm pass and one matmul per layer; the batches run on nn::bpnn::num_threads() threads (ad::parallel_for, OpenBLAS kept
-/// to one thread), each writing its own rows: the same bits on any thread count. With n_atoms,
-/// also N_s per structure.
+/// last_layer_features, to rounding), without a graph: per batch of batch_size frames the packed
+/// SOAP rows and, per species, LayerNorm folded into one first-layer GEMM, then one GEMM per
+/// further layer (uq::LastLayerFeatureKernel; a model without hidden layers or head takes the
+/// general path: Soap::compute_many, LayerNorm copy, matmuls). The batches run on
+/// nn::bpnn::num_threads() threads (ad::parallel_for, OpenBLAS kept to one thread), each writing
+/// its own rows: the same bits on any thread count. With n_atoms, also N_s per structure.
 ad::Tensor soap_bpnn_last_layer_features(const nn::bpnn::SoapBpnn& model, const std::vector<desc::System>& frames,
                                          long batch_size, std::vector<long>* n_atoms = nullptr);
 
