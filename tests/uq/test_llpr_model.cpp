@@ -82,50 +82,92 @@ double max_abs(const Tensor& t) {
     return m;
 }
 
-}  // namespace
-
-TEST_CASE("llpr_model: sigma equals closed-form Bayesian linear regression on the model's features", "[uq][llpr]") {
-    Setup s = trained_setup();
+// sigma^2 = alpha^2 f (X^T X + r I)^-1 f^T with X the per-atom-normalised training features and
+// alpha by hand from the validation residuals (squared_residuals), per structure and per atom.
+void check_closed_form_blr(const Setup& s) {
     const double r = 1e-4;  // a given regulariser: the closed form below uses it as is
     uq::LlprModel w = wrap(s, 0, r, uq::LlprCalibration::squared_residuals);
+    const long nt = static_cast<long>(s.train.size()), nv = static_cast<long>(s.val.size());
     // Design matrix of the training split: rows phi_s / N_s (per-atom normalised, as the loss).
-    nn::bpnn::Batch tb = nn::bpnn::make_batch(s.train, 4.0);
-    Tensor phi = w.predict(tb, uq::EnsembleForces::no).last_layer_features;  // [14, P]
+    nn::bpnn::Batch tb = nn::bpnn::make_batch(s.train, s.model->cutoff());
+    Tensor phi = w.predict(tb, uq::EnsembleForces::no).last_layer_features;  // [nt, P]
     const long P = phi.dim(1);
     Tensor Xd = phi.clone();
-    for (long i = 0; i < 14; ++i)
-        for (long c = 0; c < P; ++c) Xd.data()[i * P + c] /= 9.0;  // ethanol: 9 atoms
+    for (long i = 0; i < nt; ++i)
+        for (long c = 0; c < P; ++c) Xd.data()[i * P + c] /= static_cast<double>(s.train[static_cast<size_t>(i)].n_atoms());
     Tensor A = ad::matmul_tn(Xd, Xd);
     for (long c = 0; c < P; ++c) A.data()[c * P + c] += r;
     Tensor Ainv = ad::inverse(A);
     // alpha by hand: squared residuals on the validation split, in eV.
     uq::LlprPrediction pv = w.predict(s.val, uq::EnsembleForces::no);
     Tensor quad_v = ad::sum(ad::mul(ad::matmul(pv.last_layer_features, Ainv), pv.last_layer_features), {1});
+    std::vector<double> ref(static_cast<size_t>(nv));
     double msz = 0;
-    for (long i = 0; i < 6; ++i) {
-        const double e = pv.energies[i] - *s.val[static_cast<size_t>(i)].energy();
+    for (long i = 0; i < nv; ++i) {
+        ref[static_cast<size_t>(i)] = *s.val[static_cast<size_t>(i)].energy();
+        const double e = pv.energies[i] - ref[static_cast<size_t>(i)];
         msz += e * e / quad_v[i];
     }
-    const double alpha = std::sqrt(msz / 6.0);
+    const double alpha = std::sqrt(msz / static_cast<double>(nv));
     CHECK(w.llpr().alpha() == Approx(alpha).epsilon(1e-9));
     // per structure and per atom: sigma^2 = alpha^2 f (X^T X + r I)^-1 f^T
     for (const Tensor& f : {pv.last_layer_features, pv.atom_last_layer_features}) {
         Tensor var = ad::sum(ad::mul(ad::matmul(f, Ainv), f), {1}) * (alpha * alpha);
-        Tensor sig = f.dim(0) == 6 ? pv.energy_uncertainty : pv.atom_energy_uncertainty;
+        Tensor sig = f.dim(0) == nv ? pv.energy_uncertainty : pv.atom_energy_uncertainty;
         CHECK_THAT(ad::square(sig), AllClose(var, 1e-8, 0));
     }
     // calibrated on these residuals: the validation mean squared z is 1
-    CHECK(uq::mean_squared_z(pv.energies, ad::square(pv.energy_uncertainty),
-                             ad::tensor({6}, {*s.val[0].energy(), *s.val[1].energy(), *s.val[2].energy(),
-                                              *s.val[3].energy(), *s.val[4].energy(), *s.val[5].energy()})) ==
-          Approx(1.0).epsilon(1e-9));
+    CHECK(uq::mean_squared_z(pv.energies, ad::square(pv.energy_uncertainty), ad::tensor(ref)) == Approx(1.0).epsilon(1e-9));
     // per-atom features sum to the structure's; the energy is phi w_e + baseline
-    Tensor sum_atoms = ad::index_add(Tensor::zeros({6, P}), 0, nn::bpnn::make_batch(s.val, 4.0).structure,
-                                     pv.atom_last_layer_features);
+    nn::bpnn::Batch vb = nn::bpnn::make_batch(s.val, s.model->cutoff());
+    Tensor sum_atoms = ad::index_add(Tensor::zeros({nv, P}), 0, vb.structure, pv.atom_last_layer_features);
     CHECK_THAT(sum_atoms, AllClose(pv.last_layer_features, 1e-12, 1e-12));
-    Tensor E = ad::add(ad::reshape(ad::matmul(pv.last_layer_features, ad::reshape(w.last_layer_weights(), {P, 1})), {6}),
-                       s.composition.baseline(nn::bpnn::make_batch(s.val, 4.0)));
+    Tensor E = ad::add(ad::reshape(ad::matmul(pv.last_layer_features, ad::reshape(w.last_layer_weights(), {P, 1})), {nv}),
+                       s.composition.baseline(vb));
     CHECK_THAT(E, AllClose(pv.energies, 1e-12, 1e-9));
+    // 1000 members: the ensemble mean is the prediction; the members' standard deviation estimates
+    // sigma with relative standard error 1/sqrt(2 * 999) = 2.24 % per structure, so its RMS over the
+    // nt + nv structures stays below 3 % (chi-squared bound: fails with probability ~1 % at 22 structures)
+    uq::LlprModel big = wrap(s, 1000, r, uq::LlprCalibration::squared_residuals);
+    std::vector<desc::System> all = s.train;
+    all.insert(all.end(), s.val.begin(), s.val.end());
+    uq::LlprPrediction pe = big.predict(all, uq::EnsembleForces::no);
+    const long n = nt + nv;
+    CHECK_THAT(ad::mean(pe.energy_ensemble, {1}), AllClose(pe.energies, 1e-12, 1e-9));
+    Tensor sd = ad::sqrt(ad::sum(ad::square(ad::sub(pe.energy_ensemble, ad::reshape(pe.energies, {n, 1}))), {1}) / 999.0);
+    double acc = 0;
+    for (long i = 0; i < n; ++i) acc += std::pow(sd[i] / pe.energy_uncertainty[i] - 1, 2);
+    CHECK(std::sqrt(acc / static_cast<double>(n)) < 0.03);
+}
+
+// A briefly trained tiny model on 16 periodic Cu frames (32 atoms each) of examples/copper, 6 for
+// validation.
+Setup copper_setup() {
+    static Setup s = [] {
+        Setup r;
+        std::vector<desc::System> all = frames("examples/copper/train.xyz");
+        r.train.assign(all.begin(), all.begin() + 16);
+        r.val.assign(all.begin() + 16, all.begin() + 22);
+        nn::bpnn::TrainerSettings t;
+        t.hypers = tiny_hypers();
+        t.num_epochs = 3;
+        t.batch_size = 4;
+        t.learning_rate = 0.01;
+        t.seed = 2;
+        nn::bpnn::TrainedModel m = nn::bpnn::train_soap_bpnn(r.train, r.val, t);
+        r.model = m.model;
+        r.composition = m.composition;
+        r.scaler = m.scaler;
+        return r;
+    }();
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("llpr_model: sigma equals closed-form Bayesian linear regression on the model's features", "[uq][llpr]") {
+    SECTION("ethanol") { check_closed_form_blr(trained_setup()); }
+    SECTION("copper (periodic)") { check_closed_form_blr(copper_setup()); }
 }
 
 TEST_CASE("llpr_model: ensemble means equal the model; member forces by one Jacobian", "[uq][llpr]") {
