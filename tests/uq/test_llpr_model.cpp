@@ -293,6 +293,45 @@ TEST_CASE("llpr_model: displaced geometries get larger sigma than training-like 
     CHECK(ad::mean(hot_sigma).item() > 2 * ad::mean(cold_sigma).item());
 }
 
+TEST_CASE("llpr_model: frames from a hotter trajectory get larger sigma (copper, trained at 300 K)", "[uq][llpr]") {
+    // examples/copper holds frames of 300, 600 and 900 K EMT trajectories (config_type
+    // bulk32_T300, strained32_T900, ...). Train and calibrate on the 32-atom 300 K frames of
+    // train.xyz only; the 300 K frames of test.xyz are "like the training set", the 900 K ones hotter.
+    auto at = [](const std::vector<desc::System>& all, const std::string& T) {
+        std::vector<desc::System> out;
+        for (const auto& f : all) {
+            const std::string* c = f.find_info("config_type");
+            if (c && f.n_atoms() == 32 && c->size() > T.size() && c->compare(c->size() - T.size(), T.size(), T) == 0)
+                out.push_back(f);
+        }
+        return out;
+    };
+    std::vector<desc::System> cold = at(frames("examples/copper/train.xyz"), "_T300");
+    std::vector<desc::System> test = frames("examples/copper/test.xyz");
+    std::vector<desc::System> test_cold = at(test, "_T300"), test_hot = at(test, "_T900");
+    REQUIRE(cold.size() == 26);
+    REQUIRE(test_cold.size() == 10);
+    REQUIRE(test_hot.size() == 6);
+    Setup s;
+    s.train.assign(cold.begin(), cold.begin() + 20);
+    s.val.assign(cold.begin() + 20, cold.end());
+    nn::bpnn::TrainerSettings t;
+    t.hypers = tiny_hypers();
+    t.num_epochs = 12;
+    t.batch_size = 4;
+    t.learning_rate = 0.01;
+    t.seed = 3;
+    nn::bpnn::TrainedModel m = nn::bpnn::train_soap_bpnn(s.train, s.val, t);
+    s.model = m.model;
+    s.composition = m.composition;
+    s.scaler = m.scaler;
+    uq::LlprModel w = wrap(s);
+    const double sigma_cold = ad::mean(w.predict(test_cold, uq::EnsembleForces::no).energy_uncertainty).item();
+    const double sigma_hot = ad::mean(w.predict(test_hot, uq::EnsembleForces::no).energy_uncertainty).item();
+    INFO("mean sigma 300 K " << sigma_cold << " eV, 900 K " << sigma_hot << " eV");
+    CHECK(sigma_hot > 1.5 * sigma_cold);
+}
+
 TEST_CASE("llpr_model: bad input is a one-line error", "[uq][llpr]") {
     Setup s = trained_setup();
     // a validation set of one frame
