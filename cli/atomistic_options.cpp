@@ -9,6 +9,7 @@
 #include "autodiff/error.hpp"
 #include "cli/bpnn_options.hpp"
 #include "cli/files.hpp"
+#include "cli/pet_options.hpp"
 #include "descriptors/system.hpp"
 
 namespace cli {
@@ -45,6 +46,8 @@ namespace {
 std::vector<ArchitectureOptions>& architecture_options_table() {
     static std::vector<ArchitectureOptions> table = {
         bpnn_architecture_options(),
+        nanopet_architecture_options(),
+        pet_architecture_options(),
     };
     return table;
 }

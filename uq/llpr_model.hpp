@@ -177,7 +177,7 @@ ad::Tensor soap_bpnn_last_layer_jacobian(const nn::bpnn::SoapBpnn& model, const 
 /// posterior `llpr` around the model's last layer w [S d] (eV); returns the kept weights and fills
 /// info's train_nll, val_nll and best_epoch. Adam runs on whitened coordinates Z, W = w + alpha Z L^T.
 ad::Tensor train_llpr_ensemble(const nn::atomistic::AtomisticModel& model, const nn::bpnn::CompositionModel& composition,
-                               const Llpr& llpr, const ad::Tensor& w, const std::vector<desc::System>& train,
+                               const nn::bpnn::EnergyScaler& scaler, const Llpr& llpr, const ad::Tensor& w, const std::vector<desc::System>& train,
                                const std::vector<desc::System>& val, const ad::Tensor& W0,
                                const LlprFitOptions& options, LlprFitInfo* info = nullptr);
 
