@@ -286,7 +286,7 @@ AtomisticTrainOptions parse_atomistic_options(const Options& o) {
     }
     s.log_mae = o.get_bool(t + "log_mae", s.log_mae);
     s.log_separate_blocks = o.get_bool(t + "log_separate_blocks", s.log_separate_blocks);
-    const std::string metric = o.get_string(t + "best_model_metric", "rmse_prod");
+    const std::string metric = o.get_string(t + "best_model_metric", nn::atomistic::to_string(s.best_model_metric));
     o.require_one_of(t + "best_model_metric", metric, {"rmse_prod", "mae_prod", "loss"});
     s.best_model_metric = nn::atomistic::parse_best_model_metric(metric);
     s.scale_targets = o.get_bool(t + "scale_targets", s.scale_targets);
