@@ -10,6 +10,10 @@
 // k: E_sk = phi_s W_k^T + b_s, W [K, S d].
 // Member forces F_ik = -G_i W_k^T with G [n_atoms, 3, S d] = d phi_s / dR_i, the Jacobian of the
 // summed last-layer features; stress likewise from the strain rows of the SOAP Jacobian.
+// Any other AtomisticModel (NanoPET, PET): the network energy may hold terms outside phi w^T
+// (PET's last-layer biases b_n N_s + b_e sum c_ij); with E, F, stress the model's own (scaled)
+// predictions, members are E_sk = E_s + phi_s (W_k - w_e)^T, F_k = F - G (W_k - w_e)^T,
+// stress_k = stress + G_eps (W_k - w_e)^T / V (the same for SoapBpnn, where the rest is 0).
 #pragma once
 #include <memory>
 #include <optional>

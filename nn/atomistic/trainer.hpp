@@ -120,7 +120,7 @@ using TrainedModel = TrainedModelOf<AtomisticModel>;
 
 /// Everything a run needs to continue exactly where it stopped (a training checkpoint):
 /// current and best parameters, Adam's state, the optimiser step (the schedule is a function of
-/// it), the epoch, the best metric and the shuffling RNG.
+/// it), the epoch, the best metric, the shuffling RNG and the augmentation's RNG.
 struct TrainingState {
     long epoch = 0;           ///< epochs done
     long step = 0;            ///< optimiser steps done
