@@ -9,6 +9,7 @@
 #include "autodiff/error.hpp"
 #include "cli/bpnn_options.hpp"
 #include "cli/files.hpp"
+#include "cli/pet_options.hpp"
 #include "descriptors/system.hpp"
 
 namespace cli {
@@ -45,6 +46,8 @@ namespace {
 std::vector<ArchitectureOptions>& architecture_options_table() {
     static std::vector<ArchitectureOptions> table = {
         bpnn_architecture_options(),
+        nanopet_architecture_options(),
+        pet_architecture_options(),
     };
     return table;
 }
@@ -283,7 +286,7 @@ AtomisticTrainOptions parse_atomistic_options(const Options& o) {
     }
     s.log_mae = o.get_bool(t + "log_mae", s.log_mae);
     s.log_separate_blocks = o.get_bool(t + "log_separate_blocks", s.log_separate_blocks);
-    const std::string metric = o.get_string(t + "best_model_metric", "rmse_prod");
+    const std::string metric = o.get_string(t + "best_model_metric", nn::atomistic::to_string(s.best_model_metric));
     o.require_one_of(t + "best_model_metric", metric, {"rmse_prod", "mae_prod", "loss"});
     s.best_model_metric = nn::atomistic::parse_best_model_metric(metric);
     s.scale_targets = o.get_bool(t + "scale_targets", s.scale_targets);

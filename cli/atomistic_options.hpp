@@ -1,5 +1,5 @@
 // The options of `atomgrad train` for an atomistic architecture ([architecture] name = one of
-// architecture_option_names(): "soap_bpnn"), in metatrain's layout. Common to every architecture:
+// architecture_option_names(): "nanopet", "pet", "soap_bpnn"), in metatrain's layout. Common to every architecture:
 //   seed                                                   (top level)
 //   [architecture] name
 //   [architecture.training] num_epochs, batch_size, learning_rate, warmup_fraction, log_interval,

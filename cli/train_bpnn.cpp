@@ -134,6 +134,7 @@ TrainResult train_atomistic(const AtomisticTrainOptions& o, const TrainRun& run)
         restart_state.best_epoch = meta_long(c, "best_epoch");
         restart_state.best_metric = std::strtod(c.meta("best_metric").c_str(), nullptr);
         restart_state.shuffle_rng = c.meta("shuffle_rng");
+        if (c.metadata.count("augment_rng")) restart_state.augment_rng = c.meta("augment_rng");
         restart_state.model = m.tensors;
         restart_state.best = c.section("best.");
         restart_state.optimizer = c.section("optimizer.");
@@ -232,6 +233,7 @@ TrainResult train_atomistic(const AtomisticTrainOptions& o, const TrainRun& run)
             c.metadata["best_epoch"] = std::to_string(state.best_epoch);
             c.metadata["best_metric"] = number_text(state.best_metric);
             c.metadata["shuffle_rng"] = state.shuffle_rng;
+            if (!state.augment_rng.empty()) c.metadata["augment_rng"] = state.augment_rng;
             c.metadata["options"] = o.to_toml();
             c.add("model.", state.model);
             c.add("best.", state.best);

@@ -524,7 +524,9 @@ Tensor soap_bpnn_last_layer_jacobian(const SoapBpnn& model, const Batch& b, Jaco
 namespace {
 
 // Per-structure rows of a split: phi_s [n, P], per-atom targets t_s = (E*_s - b_s) / N_s with b_s
-// the terms outside the last layer (composition, ZBL), and 1 / N_s. With forces: the atom rows
+// the terms outside the last layer (composition, ZBL, and for a model whose network energy is not
+// exactly phi w^T, e.g. PET's last-layer biases, the rest u_s = scale (E_s - phi_s w^T)), and 1 / N_s.
+// The force targets likewise lose the rest's forces scale (F_net + G w^T). With forces: the atom rows
 // of the last-layer Jacobian G [3 n_atoms, P] (d phi_s / dR_ia), the force targets F*_ia minus
 // the ZBL forces [3 n_atoms], and the first atom of each structure (offsets [n + 1]).
 struct EnsembleData {
@@ -535,18 +537,22 @@ struct EnsembleData {
 };
 
 EnsembleData ensemble_data(const nn::atomistic::AtomisticModel& model, const nn::bpnn::CompositionModel& composition,
-                           const std::vector<desc::System>& frames, const LlprFitOptions& o, bool forces) {
+                           double scale, const std::vector<desc::System>& frames, const LlprFitOptions& o, bool forces) {
     const long P = model.n_last_layer_features(), n = static_cast<long>(frames.size());
     EnsembleData d{Tensor::empty({n, P}), Tensor::empty({n}), Tensor::empty({n, 1}), {}, {}, {0}};
     std::vector<Tensor> G_parts, F_parts;
     const SoapBpnn* bpnn = dynamic_cast<const SoapBpnn*>(&model);
     ad::NoGrad no_grad;
+    const Tensor w_model = ad::reshape(model.last_layer_weights().detach(), {P, 1});
     for_batches(model, frames, o.batch_size, [&](const Batch& b, const std::vector<desc::System>& part, size_t lo) {
-        Tensor phi = model.forward(b).last_layer_features;
+        const nn::bpnn::Output out = model.forward(b);
+        Tensor phi = out.last_layer_features;
         Tensor base = composition.baseline(b);
         nn::bpnn::EnergyForcesStress zbl;
         if (model.has_zbl()) zbl = nn::bpnn::zbl_baseline(part);
         if (zbl.energies.defined()) base = base + zbl.energies;
+        if (!bpnn)  // the rest u_s of the network energy outside phi w^T (0 for SoapBpnn by construction)
+            base = base + scale * (out.energies - ad::reshape(ad::matmul(phi, w_model), {-1}));
         for (long s = 0; s < b.n_structures(); ++s) {
             const long row = static_cast<long>(lo) + s;
             const long N = b.offsets[static_cast<size_t>(s) + 1] - b.offsets[static_cast<size_t>(s)];
@@ -563,6 +569,10 @@ EnsembleData ensemble_data(const nn::atomistic::AtomisticModel& model, const nn:
         for (const auto& f : part) ref.push_back(f.require_forces(o.forces_key));
         Tensor F = ad::concat(ref, 0);  // [na, 3]
         if (zbl.forces.defined()) F = F - zbl.forces;
+        if (!bpnn) {  // the rest's forces: scale (F_net + G w^T)
+            const Tensor F_net = model.energy_forces_stress(b, ad::CreateGraph::no).forces.detach();
+            F = F - scale * (F_net + ad::reshape(ad::matmul(G_parts.back(), w_model), {na, 3}));
+        }
         F_parts.push_back(ad::reshape(F, {3 * na}));
     });
     if (forces) {
@@ -657,7 +667,8 @@ Tensor ensemble_loss(EnsembleLoss loss, const Tensor& y, const Tensor& t) {
     return ad::mean(sd * (2.0 * ad::gelu(z) - z + 2.0 * phi - 1.0 / std::sqrt(M_PI)));
 }
 
-Tensor train_llpr_ensemble(const nn::atomistic::AtomisticModel& model, const nn::bpnn::CompositionModel& composition, const Llpr& llpr,
+Tensor train_llpr_ensemble(const nn::atomistic::AtomisticModel& model, const nn::bpnn::CompositionModel& composition,
+                           const nn::bpnn::EnergyScaler& scaler, const Llpr& llpr,
                            const Tensor& w, const std::vector<desc::System>& train, const std::vector<desc::System>& val,
                            const Tensor& W0, const LlprFitOptions& o, LlprFitInfo* info) {
     AD_CHECK(W0.defined() && W0.ndim() == 2 && W0.dim(0) >= 2,
@@ -666,8 +677,9 @@ Tensor train_llpr_ensemble(const nn::atomistic::AtomisticModel& model, const nn:
     if (o.forces_required)
         for (const auto& f : train) f.require_forces(o.forces_key);  // named error before any work
     const bool forces = o.forces_weight > 0 && all_have_forces(train, o.forces_key);
-    const EnsembleData tr = ensemble_data(model, composition, train, o, forces),
-                       va = ensemble_data(model, composition, val, o, forces && all_have_forces(val, o.forces_key));
+    const EnsembleData tr = ensemble_data(model, composition, scaler.scale, train, o, forces),
+                       va = ensemble_data(model, composition, scaler.scale, val, o,
+                                          forces && all_have_forces(val, o.forces_key));
     // Adam works on whitened coordinates: W = w + alpha Z L^T (L L^T = (C + rI)^-1), so the sampled
     // members have Z ~ N(0, I) and a step of lr moves every posterior direction by the same
     // fraction of its spread (on W itself one lr would be huge along the well-determined directions).
@@ -871,7 +883,7 @@ LlprModel LlprModel::fit(std::shared_ptr<const nn::atomistic::AtomisticModel> mo
         wrapped.ensemble_ = llpr.sample_ensemble(wrapped.last_layer_weights(), options.num_ensemble_members, rng);
     }
     if (options.num_epochs > 0)
-        wrapped.ensemble_ = train_llpr_ensemble(*model, composition, llpr, wrapped.last_layer_weights(), train, val,
+        wrapped.ensemble_ = train_llpr_ensemble(*model, composition, scaler, llpr, wrapped.last_layer_weights(), train, val,
                                                 wrapped.ensemble_, options, &inf);
     inf.ensemble_seconds = seconds_since(t0);
     return wrapped;
@@ -935,7 +947,11 @@ LlprPrediction LlprModel::predict(const Batch& b, EnsembleForces ensemble_forces
         }
     }
     p.atom_energy_uncertainty = llpr_.sigma(p.atom_last_layer_features);
-    if (K > 0) p.energy_ensemble = llpr_ensemble_predictions(p.last_layer_features, ensemble_) + ad::reshape(base, {NS, 1});
+    // Members E_sk = E_s + phi_s (W_k - w_e)^T: centred on the prediction also when the network
+    // energy has terms outside phi w^T (PET's last-layer biases).
+    if (K > 0)
+        p.energy_ensemble = llpr_ensemble_predictions(p.last_layer_features, ensemble_ - ad::reshape(last_layer_weights(), {1, -1})) +
+                            ad::reshape(p.energies, {NS, 1});
 
     if (!member_forces) {
         nn::bpnn::EnergyForcesStress efs = model_->energy_forces_stress(b, ad::CreateGraph::no);
@@ -964,6 +980,25 @@ LlprPrediction LlprModel::predict(const Batch& b, EnsembleForces ensemble_forces
             const long r = 3 * n + 9 * s + c;
             p.stress.data()[9 * s + c] = dE[r * (1 + K)] / V;
             for (long k = 0; k < K; ++k) p.stress_ensemble.data()[(9 * s + c) * K + k] = dE[r * (1 + K) + 1 + k] / V;
+        }
+    }
+    if (!bpnn) {
+        // F_k = F + (-G (W_k - w_e)^T) with the model's exact F: the forces of terms outside phi w^T
+        // (PET's edge bias b_e sum_j c_ij moves with the atoms) are in F and in every member.
+        const nn::bpnn::EnergyForcesStress efs = model_->energy_forces_stress(b, ad::CreateGraph::no);
+        const Tensor F = efs.forces.detach() * scale, S = efs.stress.detach() * scale;
+        for (long r = 0; r < 3 * n; ++r) {
+            const double shift = F.data()[r] - p.forces.data()[r];
+            p.forces.data()[r] = F.data()[r];
+            for (long k = 0; k < K; ++k) p.forces_ensemble.data()[r * K + k] += shift;
+        }
+        for (long s = 0; s < NS; ++s) {
+            if (!(b.volumes[static_cast<size_t>(s)] > 0)) continue;
+            for (long c = 0; c < 9; ++c) {
+                const double shift = S.data()[9 * s + c] - p.stress.data()[9 * s + c];
+                p.stress.data()[9 * s + c] = S.data()[9 * s + c];
+                for (long k = 0; k < K; ++k) p.stress_ensemble.data()[(9 * s + c) * K + k] += shift;
+            }
         }
     }
     // Spread of the members (unbiased: the members are centred on the model by construction).

@@ -10,6 +10,10 @@
 // k: E_sk = phi_s W_k^T + b_s, W [K, S d].
 // Member forces F_ik = -G_i W_k^T with G [n_atoms, 3, S d] = d phi_s / dR_i, the Jacobian of the
 // summed last-layer features; stress likewise from the strain rows of the SOAP Jacobian.
+// Any other AtomisticModel (NanoPET, PET): the network energy may hold terms outside phi w^T
+// (PET's last-layer biases b_n N_s + b_e sum c_ij); with E, F, stress the model's own (scaled)
+// predictions, members are E_sk = E_s + phi_s (W_k - w_e)^T, F_k = F - G (W_k - w_e)^T,
+// stress_k = stress + G_eps (W_k - w_e)^T / V (the same for SoapBpnn, where the rest is 0).
 #pragma once
 #include <memory>
 #include <optional>
@@ -177,7 +181,7 @@ ad::Tensor soap_bpnn_last_layer_jacobian(const nn::bpnn::SoapBpnn& model, const 
 /// posterior `llpr` around the model's last layer w [S d] (eV); returns the kept weights and fills
 /// info's train_nll, val_nll and best_epoch. Adam runs on whitened coordinates Z, W = w + alpha Z L^T.
 ad::Tensor train_llpr_ensemble(const nn::atomistic::AtomisticModel& model, const nn::bpnn::CompositionModel& composition,
-                               const Llpr& llpr, const ad::Tensor& w, const std::vector<desc::System>& train,
+                               const nn::bpnn::EnergyScaler& scaler, const Llpr& llpr, const ad::Tensor& w, const std::vector<desc::System>& train,
                                const std::vector<desc::System>& val, const ad::Tensor& W0,
                                const LlprFitOptions& options, LlprFitInfo* info = nullptr);
 

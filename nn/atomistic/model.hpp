@@ -56,6 +56,10 @@ class AtomisticModel : public Module {
     virtual ad::Tensor last_layer_weights() const = 0;
     /// True when the ZBL repulsion (nn/atomistic/zbl.hpp) is added outside the network.
     virtual bool has_zbl() const { return false; }
+    /// True when E is invariant under rotations and inversions of the structure by construction
+    /// (SoapBpnn); the trainer augments the training structures of the others with random
+    /// rotations (TrainerSettings::rotational_augmentation).
+    virtual bool rotation_invariant() const { return false; }
     /// Per-atom entries forward_backward budgets per chunk (SoapBpnn: the SOAP width D).
     virtual long step_chunk_width() const { return n_last_layer_features(); }
 

@@ -10,6 +10,7 @@
 
 #include "autodiff/error.hpp"
 #include "autodiff/ops.hpp"
+#include "descriptors/augmentation.hpp"
 #include "nn/atomistic/parallel.hpp"
 #include "nn/atomistic/zbl.hpp"
 #include "nn/optim.hpp"
@@ -166,6 +167,23 @@ NamedTensors copy_state(const NamedTensors& state) {
     return out;
 }
 
+// ad::Rng state <-> "w0 w1 w2 w3 w4 w5" (TrainingState::augment_rng).
+std::string rng_words_text(const ad::Rng& rng) {
+    std::ostringstream os;
+    const std::vector<uint64_t> w = rng.state();
+    for (size_t k = 0; k < w.size(); ++k) os << (k ? " " : "") << w[k];
+    return os.str();
+}
+
+std::vector<uint64_t> rng_words(const std::string& text, const std::string& what) {
+    std::istringstream is(text);
+    std::vector<uint64_t> w;
+    uint64_t v = 0;
+    while (is >> v) w.push_back(v);
+    AD_CHECK(w.size() == 6 && is.eof(), what << ": expected 6 unsigned integers, got '" << text << "'");
+    return w;
+}
+
 std::string rng_text(const std::mt19937_64& rng) {
     std::ostringstream os;
     os << rng;
@@ -246,6 +264,10 @@ SplitMetrics evaluate(const AtomisticModel& model, const CompositionModel& compo
     return sums.metrics();
 }
 
+bool uses_rotational_augmentation(const AtomisticModel& model, const TrainerSettings& settings) {
+    return settings.rotational_augmentation.value_or(!model.rotation_invariant());
+}
+
 TrainedModel train_model(const ModelBuilder& build, const std::vector<desc::System>& train,
                          const std::vector<desc::System>& val, const TrainerSettings& s, const EpochCallback& on_epoch,
                          const TrainStart& start) {
@@ -313,6 +335,12 @@ TrainedModel train_model(const ModelBuilder& build, const std::vector<desc::Syst
     };
     Adam adam(model.parameters(), s.learning_rate);
     std::mt19937_64 shuffle_rng(static_cast<uint64_t>(s.seed) + 1);
+    const bool augment = uses_rotational_augmentation(model, s);
+    ad::Rng augment_rng(static_cast<uint64_t>(s.seed) + 2);
+    std::vector<std::string> vector_keys, tensor_keys;  // the targets that rotate with the structure
+    if (s.use_forces()) vector_keys.push_back(s.forces_key);
+    if (!s.stress_key.empty()) tensor_keys.push_back(s.stress_key);
+    if (!s.virial_key.empty()) tensor_keys.push_back(s.virial_key);
     std::vector<size_t> order(train.size());
 
     NamedTensors best_state = copy_state(model.state_dict());
@@ -326,6 +354,11 @@ TrainedModel train_model(const ModelBuilder& build, const std::vector<desc::Syst
         is >> shuffle_rng;
         AD_CHECK(!is.fail(), "--restart: expected the shuffling RNG state in the checkpoint, got '" << r.shuffle_rng << "'");
         step = r.step;
+        if (augment) {
+            AD_CHECK(!r.augment_rng.empty(), "--restart: expected the augmentation RNG state in the checkpoint (a "
+                                             "run with rotational augmentation), got none");
+            augment_rng.set_state(rng_words(r.augment_rng, "--restart: augment_rng"));
+        }
         if (s.scheduler == LrScheduler::plateau && !r.scheduler.empty()) plateau.load_state(r.scheduler);
         first_epoch = r.epoch + 1;
         out.best_epoch = r.best_epoch;
@@ -344,6 +377,9 @@ TrainedModel train_model(const ModelBuilder& build, const std::vector<desc::Syst
         for (size_t b = 0; b < train.size(); b += static_cast<size_t>(s.batch_size)) {
             std::vector<desc::System> part =
                 pick(train, order, b, std::min(train.size(), b + static_cast<size_t>(s.batch_size)));
+            if (augment)
+                for (desc::System& f : part)
+                    f = desc::transform_system(f, desc::random_rotation_inversion(augment_rng), vector_keys, tensor_keys);
             Batch batch = make_batch(part, model.cutoff());
             Targets phys = physical_targets(part, s);
             const EnergyForcesStress repulsion = zbl_terms(part, model);
@@ -387,6 +423,7 @@ TrainedModel train_model(const ModelBuilder& build, const std::vector<desc::Syst
             state.best = best_state;
             state.optimizer = adam.state();
             state.shuffle_rng = rng_text(shuffle_rng);
+            if (augment) state.augment_rng = rng_words_text(augment_rng);
             if (s.scheduler == LrScheduler::plateau) state.scheduler = plateau.state();
             on_epoch(log, out, state);
         }

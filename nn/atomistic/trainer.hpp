@@ -14,6 +14,13 @@
 //                  patience) stepped once per epoch (after the warm-up) on the validation loss
 //                  (the training loss without validation): lr <- lr factor after more than
 //                  `patience` epochs without a relative improvement of 1e-4 (metatrain's nanopet)
+// Rotational augmentation (metatrain's RotationalAugmenter in the nanopet / pet trainers): with
+// rotational_augmentation on (default: on exactly for models with rotation_invariant() false),
+// every training structure of every batch is replaced by transform_system(x, Q) with a fresh
+// Q = random_rotation_inversion(rng) (descriptors/augmentation.hpp: R' = R Q^T, cell' = cell Q^T,
+// F' = F Q^T, sigma' = Q sigma Q^T, E unchanged), drawn in batch order from an ad::Rng seeded
+// with seed + 2 whose state is part of TrainingState (restarts continue the same draws).
+// Validation and test structures, the composition and scale fits are never augmented.
 // Gradient clipping (metatrain's grad_clip_norm): before every Adam step, when the 2-norm of all
 // gradients |g| exceeds c, g <- g c / (|g| + 1e-6) (nn::clip_grad_norm); c = inf: never.
 #pragma once
@@ -66,6 +73,9 @@ struct TrainerSettings {
     std::optional<double> fixed_scaling_weight;  ///< fixed_scaling_weights.energy
     std::map<int, double> fixed_composition_weights;  ///< Z -> eV, kept as given
     bool remove_composition_contribution = true;  ///< false: no composition baseline (all weights 0)
+    /// Random rotations and inversions of the training structures (see the header); unset: on
+    /// exactly when the model is not rotation_invariant().
+    std::optional<bool> rotational_augmentation;
 
     bool use_forces() const { return !forces_key.empty(); }
     bool use_strain() const { return !stress_key.empty() || !virial_key.empty(); }
@@ -110,7 +120,7 @@ using TrainedModel = TrainedModelOf<AtomisticModel>;
 
 /// Everything a run needs to continue exactly where it stopped (a training checkpoint):
 /// current and best parameters, Adam's state, the optimiser step (the schedule is a function of
-/// it), the epoch, the best metric and the shuffling RNG.
+/// it), the epoch, the best metric, the shuffling RNG and the augmentation's RNG.
 struct TrainingState {
     long epoch = 0;           ///< epochs done
     long step = 0;            ///< optimiser steps done
@@ -121,6 +131,7 @@ struct TrainingState {
     NamedTensors optimizer;   ///< Adam.state()
     std::string shuffle_rng;  ///< std::mt19937_64 state as text
     NamedTensors scheduler;   ///< ReduceOnPlateau::state() (plateau only; empty otherwise)
+    std::string augment_rng;  ///< ad::Rng state of the rotations as 6 numbers (empty without augmentation)
 };
 
 /// Where training starts: a fresh model (default), given weights (--init), or a saved state
@@ -131,6 +142,9 @@ struct TrainStart {
     const CompositionModel* composition = nullptr;  ///< with restart
     const EnergyScaler* scaler = nullptr;           ///< with restart
 };
+
+/// Whether training `model` with `settings` augments the structures (see the header).
+bool uses_rotational_augmentation(const AtomisticModel& model, const TrainerSettings& settings);
 
 /// Checks every frame holds the targets the settings need (errors name the frame and key) and
 /// that batch_size <= number of training frames.

@@ -62,6 +62,7 @@ class SoapBpnn : public atomistic::AtomisticModel {
     std::string hypers_toml() const override { return hypers_.to_toml(); }
     long n_last_layer_features() const override { return static_cast<long>(species_.size()) * n_features(); }
     bool has_zbl() const override { return hypers_.zbl; }
+    bool rotation_invariant() const override { return true; }  ///< SOAP power spectrum: O(3) invariant
     long step_chunk_width() const override { return soap_->n_features(); }
     const desc::Soap& soap() const { return *soap_; }
     long n_features() const;  ///< d, the width of the last-layer features

@@ -159,90 +159,31 @@ EnergyForcesStress NanoPet::energy_forces_stress(const Batch& batch, ad::CreateG
 
 namespace {
 constexpr int kNanoPetFormatVersion = 1;
-
-std::vector<std::string> split(const std::string& text, char sep) {
-    std::vector<std::string> out;
-    std::string cur;
-    for (char ch : text) {
-        if (ch == sep) {
-            out.push_back(cur);
-            cur.clear();
-        } else {
-            cur += ch;
-        }
-    }
-    if (!cur.empty()) out.push_back(cur);
-    return out;
-}
 }  // namespace
 
-Checkpoint NanoPet::to_checkpoint(const std::map<int, double>& composition_weights, double energy_scale) const {
-    Checkpoint ck;
-    ck.tensors = state_dict();
-    ck.metadata["architecture"] = "nanopet";
-    ck.metadata["format_version"] = std::to_string(kNanoPetFormatVersion);
-    ck.metadata["hypers"] = hypers_.to_toml();
-    std::ostringstream sp;
-    for (size_t k = 0; k < species_.size(); ++k) sp << (k ? "," : "") << species_[k];
-    ck.metadata["species"] = sp.str();
-    ck.metadata["energy_scale"] = desc::format_double(energy_scale);
-    if (!composition_weights.empty()) {
-        std::ostringstream os;
-        bool first = true;
-        for (const auto& [Z, w] : composition_weights) {
-            os << (first ? "" : ",") << Z << ":" << desc::format_double(w);
-            first = false;
-        }
-        ck.metadata["composition_weights"] = os.str();
-    }
-    return ck;
-}
+int NanoPet::format_version() const { return kNanoPetFormatVersion; }
 
 std::shared_ptr<NanoPet> NanoPet::from_checkpoint(const Checkpoint& ckpt, std::map<int, double>* composition_weights,
                                                   double* energy_scale) {
     const std::string where = ckpt.path.empty() ? "checkpoint" : ckpt.path;
-    AD_CHECK(ckpt.meta("architecture") == "nanopet",
-             where << ": expected architecture 'nanopet', got '" << ckpt.meta("architecture") << "'");
-    AD_CHECK(ckpt.meta("format_version") == std::to_string(kNanoPetFormatVersion),
-             where << ": expected nanopet format_version " << kNanoPetFormatVersion << ", got " << ckpt.meta("format_version"));
-    NanoPetHypers hypers = NanoPetHypers::from_toml(ckpt.meta("hypers"), where);
-    std::vector<int> species;
-    try {
-        for (const auto& s : split(ckpt.meta("species"), ',')) species.push_back(std::stoi(s));
-    } catch (const std::logic_error&) {
-        AD_FAIL(where << ": metadata 'species': expected comma-separated atomic numbers, got '" << ckpt.meta("species") << "'");
-    }
+    const atomistic::ModelMetadata meta = atomistic::read_model_metadata(ckpt, "nanopet", kNanoPetFormatVersion);
+    NanoPetHypers hypers = NanoPetHypers::from_toml(meta.hypers, where);
     ad::Rng rng(0);  // any values: overwritten by load_state_dict
-    auto model = std::make_shared<NanoPet>(hypers, species, rng);
+    auto model = std::make_shared<NanoPet>(hypers, meta.species, rng);
     model->load_state_dict(ckpt.tensors);
-    if (energy_scale) {
-        *energy_scale = 1.0;
-        auto it = ckpt.metadata.find("energy_scale");
-        if (it != ckpt.metadata.end()) {
-            try {
-                *energy_scale = std::stod(it->second);
-            } catch (const std::logic_error&) {
-                AD_FAIL(where << ": metadata 'energy_scale': expected a number, got '" << it->second << "'");
-            }
-        }
-    }
-    if (composition_weights) {
-        composition_weights->clear();
-        auto it = ckpt.metadata.find("composition_weights");
-        if (it != ckpt.metadata.end()) {
-            try {
-                for (const auto& item : split(it->second, ',')) {
-                    size_t colon = item.find(':');
-                    AD_CHECK(colon != std::string::npos,
-                             where << ": metadata 'composition_weights': expected Z:w, got '" << item << "'");
-                    (*composition_weights)[std::stoi(item.substr(0, colon))] = std::stod(item.substr(colon + 1));
-                }
-            } catch (const std::logic_error&) {
-                AD_FAIL(where << ": metadata 'composition_weights': expected Z:w pairs, got '" << it->second << "'");
-            }
-        }
-    }
+    if (energy_scale) *energy_scale = meta.energy_scale;
+    if (composition_weights) *composition_weights = meta.composition_weights;
     return model;
+}
+
+atomistic::Architecture nanopet_architecture() {
+    atomistic::Architecture a;
+    a.name = "nanopet";
+    a.format_version = kNanoPetFormatVersion;
+    a.make = [](const std::string& hypers_toml, const std::vector<int>& species, ad::Rng& rng, const std::string& where) {
+        return std::make_shared<NanoPet>(NanoPetHypers::from_toml(hypers_toml, where), species, rng);
+    };
+    return a;
 }
 
 }  // namespace nn::pet

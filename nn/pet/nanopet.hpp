@@ -25,6 +25,8 @@
 
 #include "autodiff/graph.hpp"
 #include "autodiff/random.hpp"
+#include "nn/atomistic/model.hpp"
+#include "nn/atomistic/registry.hpp"
 #include "nn/bpnn/bpnn.hpp"
 #include "nn/checkpoint.hpp"
 #include "nn/embedding.hpp"
@@ -40,33 +42,42 @@ using nn::bpnn::Batch;
 using nn::bpnn::EnergyForcesStress;
 using nn::bpnn::Output;
 
-class NanoPet : public Module {
+class NanoPet : public atomistic::AtomisticModel {
   public:
     /// species: the model's atomic numbers (any order; sorted and deduplicated here). Draws the
     /// encoder, transformers, contractions, head and last layer from `rng`, in that order.
     NanoPet(NanoPetHypers hypers, std::vector<int> species, ad::Rng& rng);
 
     /// All outputs of a batch (graph recorded when positions, strains or parameters require grad).
-    Output forward(const Batch& batch) const;
+    Output forward(const Batch& batch) const override;
     /// forward(batch).energies without the feature outputs.
-    ad::Tensor energies(const Batch& batch) const;
+    ad::Tensor energies(const Batch& batch) const override;
     /// Energies, forces = -dE/dR and stress = (1/V) dE/dstrain by ad::grad. Positions that do not
     /// require grad are replaced by a fresh leaf; periodic structures get a zero strain leaf.
     /// CreateGraph::yes keeps the graph (force and stress losses differentiable w.r.t. parameters).
-    EnergyForcesStress energy_forces_stress(const Batch& batch, ad::CreateGraph create_graph) const;
+    EnergyForcesStress energy_forces_stress(const Batch& batch, ad::CreateGraph create_graph) const override;
     /// The token layout of a batch (public for tests and benchmarks).
     NeighborLayout layout(const Batch& batch) const;
 
     const NanoPetHypers& hypers() const { return hypers_; }
-    const std::vector<int>& species() const { return species_; }
+    const std::vector<int>& species() const override { return species_; }
+    double cutoff() const override { return hypers_.cutoff; }
+    std::string architecture() const override { return "nanopet"; }
+    int format_version() const override;
+    std::string hypers_toml() const override { return hypers_.to_toml(); }
+    long n_last_layer_features() const override { return n_features(); }
+    bool has_zbl() const override { return hypers_.zbl; }
+    /// Not rotation invariant (Cartesian r_ij enter the network): trained with rotational augmentation.
+    bool rotation_invariant() const override { return false; }
     long n_features() const { return hypers_.d_pet; }  ///< d, the width of the last-layer features
     const Linear& last_layer() const { return *last_; }
     /// w [1, d] (the last layer's weight, in the graph): E = phi w^T.
-    ad::Tensor last_layer_weights() const { return last_->weight(); }
+    ad::Tensor last_layer_weights() const override { return last_->weight(); }
 
-    /// Parameters plus metadata: "architecture" = "nanopet", "format_version", "hypers" (TOML),
-    /// "species", "energy_scale" and "composition_weights" (as SoapBpnn's).
-    Checkpoint to_checkpoint(const std::map<int, double>& composition_weights = {}, double energy_scale = 1.0) const;
+    // to_checkpoint: AtomisticModel's ("architecture" = "nanopet", "format_version" 1, "hypers" =
+    // NanoPetHypers::to_toml(), "species", "composition_weights", "energy_scale").
+    /// Rebuilds the model; `composition_weights` and `energy_scale` (if not null) receive the
+    /// stored values (empty / 1 when absent).
     static std::shared_ptr<NanoPet> from_checkpoint(const Checkpoint& ckpt,
                                                     std::map<int, double>* composition_weights = nullptr,
                                                     double* energy_scale = nullptr);
@@ -84,5 +95,8 @@ class NanoPet : public Module {
     std::vector<std::shared_ptr<Linear>> head_;          ///< empty for a linear head
     std::shared_ptr<Linear> last_;
 };
+
+/// The registry entry of "nanopet" (nn/architectures.cpp registers it).
+atomistic::Architecture nanopet_architecture();
 
 }  // namespace nn::pet

@@ -29,6 +29,7 @@ std::string NanoPetHypers::to_toml() const {
     os << "num_heads = " << num_heads << "\n";
     os << "num_attention_layers = " << num_attention_layers << "\n";
     os << "num_gnn_layers = " << num_gnn_layers << "\n";
+    os << "zbl = " << (zbl ? "true" : "false") << "\n";
     os << "\n[heads]\n";
     os << "energy = \"" << to_string(energy_head) << "\"\n";
     return os.str();
@@ -63,12 +64,12 @@ NanoPetHypers NanoPetHypers::from_toml(const std::string& text, const std::strin
         AD_FAIL(where << ": hypers are not valid TOML (line " << e.source().begin.line << "): " << e.description());
     }
     const std::set<std::string> keys = {"cutoff",    "cutoff_width",         "cutoff_function", "d_pet",
-                                        "num_heads", "num_attention_layers", "num_gnn_layers",  "heads"};
+                                        "num_heads", "num_attention_layers", "num_gnn_layers",  "heads", "zbl"};
     for (const auto& [key, value] : root) {
         std::string k(key.str());
         AD_CHECK(keys.count(k), where << ": " << k << " (line " << value.source().begin.line
                                       << "): unknown key; expected cutoff, cutoff_width, cutoff_function, d_pet, "
-                                         "num_heads, num_attention_layers, num_gnn_layers, heads");
+                                         "num_heads, num_attention_layers, num_gnn_layers, zbl, heads");
     }
     NanoPetHypers h;
     read(&root, "", "cutoff", h.cutoff, where);
@@ -81,6 +82,7 @@ NanoPetHypers NanoPetHypers::from_toml(const std::string& text, const std::strin
     read_int(&root, "num_heads", h.num_heads, where);
     read_int(&root, "num_attention_layers", h.num_attention_layers, where);
     read_int(&root, "num_gnn_layers", h.num_gnn_layers, where);
+    read(&root, "", "zbl", h.zbl, where);  // absent in checkpoints written before ZBL: false
     if (const toml::node* n = root.get("heads")) {
         const toml::table* heads = n->as_table();
         AD_CHECK(heads != nullptr, where << ": heads (line " << n->source().begin.line << "): expected a table");

@@ -27,6 +27,7 @@ struct NanoPetHypers {
     int num_attention_layers = 2; ///< transformer layers per GNN layer
     int num_gnn_layers = 2;       ///< message-passing rounds (1 = one transformer, no exchange)
     Head energy_head = Head::mlp; ///< head of the "energy" target
+    bool zbl = false;             ///< add the ZBL repulsion (nn/atomistic/zbl.hpp) outside the network (metatrain `zbl`)
 
     /// TOML text: the keys above at the top level, then table [heads]; from_toml(to_toml())
     /// reproduces *this.

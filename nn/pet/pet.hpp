@@ -32,6 +32,8 @@
 
 #include "autodiff/graph.hpp"
 #include "autodiff/random.hpp"
+#include "nn/atomistic/model.hpp"
+#include "nn/atomistic/registry.hpp"
 #include "nn/bpnn/bpnn.hpp"
 #include "nn/checkpoint.hpp"
 #include "nn/embedding.hpp"
@@ -48,34 +50,43 @@ using nn::bpnn::Batch;
 using nn::bpnn::EnergyForcesStress;
 using nn::bpnn::Output;
 
-class Pet : public Module {
+class Pet : public atomistic::AtomisticModel {
   public:
     /// species: the model's atomic numbers (any order; sorted and deduplicated here). Draws the
     /// GNN layers, combination MLPs, embeddings, heads and last layers from `rng`, in that order.
     Pet(PetHypers hypers, std::vector<int> species, ad::Rng& rng);
 
     /// All outputs (atom_features [n, D + d], atom_last_layer_features [n, 2 h], per-structure sums).
-    Output forward(const Batch& batch) const;
+    Output forward(const Batch& batch) const override;
     /// forward(batch).energies without the feature outputs.
-    ad::Tensor energies(const Batch& batch) const;
+    ad::Tensor energies(const Batch& batch) const override;
     /// Energies, forces = -dE/dR and stress = (1/V) dE/dstrain by ad::grad. Positions that do not
     /// require grad are replaced by a fresh leaf; periodic structures get a zero strain leaf.
     /// CreateGraph::yes keeps the graph (force and stress losses differentiable w.r.t. parameters).
-    EnergyForcesStress energy_forces_stress(const Batch& batch, ad::CreateGraph create_graph) const;
+    EnergyForcesStress energy_forces_stress(const Batch& batch, ad::CreateGraph create_graph) const override;
     /// The token layout of a batch (public for tests and benchmarks).
     NeighborLayout layout(const Batch& batch) const;
 
     const PetHypers& hypers() const { return hypers_; }
-    const std::vector<int>& species() const { return species_; }
+    const std::vector<int>& species() const override { return species_; }
+    double cutoff() const override { return hypers_.cutoff; }
+    std::string architecture() const override { return "pet"; }
+    int format_version() const override;
+    std::string hypers_toml() const override { return hypers_.to_toml(); }
+    long n_last_layer_features() const override { return n_features(); }
+    bool has_zbl() const override { return hypers_.zbl; }
+    /// Not rotation invariant (Cartesian r_ij enter the network): trained with rotational augmentation.
+    bool rotation_invariant() const override { return false; }
     long n_features() const { return 2L * hypers_.d_head; }  ///< width of the last-layer features
     /// w = [w_n, w_e] [1, 2 h] (in the graph): E_s = phi_s w^T + b_n N_s + b_e sum c.
-    ad::Tensor last_layer_weights() const;
+    ad::Tensor last_layer_weights() const override;
     const Linear& node_last_layer() const { return *node_last_; }
     const Linear& edge_last_layer() const { return *edge_last_; }
 
-    /// Parameters plus metadata: "architecture" = "pet", "format_version", "hypers" (TOML),
-    /// "species", "energy_scale" and "composition_weights" (as SoapBpnn's).
-    Checkpoint to_checkpoint(const std::map<int, double>& composition_weights = {}, double energy_scale = 1.0) const;
+    // to_checkpoint: AtomisticModel's ("architecture" = "pet", "format_version" 1, "hypers" =
+    // PetHypers::to_toml(), "species", "composition_weights", "energy_scale").
+    /// Rebuilds the model; `composition_weights` and `energy_scale` (if not null) receive the
+    /// stored values (empty / 1 when absent).
     static std::shared_ptr<Pet> from_checkpoint(const Checkpoint& ckpt, std::map<int, double>* composition_weights = nullptr,
                                                 double* energy_scale = nullptr);
 
@@ -95,5 +106,8 @@ class Pet : public Module {
     std::shared_ptr<Embedding> node_embedder_, edge_embedder_;
     std::shared_ptr<Linear> node_head0_, node_head2_, edge_head0_, edge_head2_, node_last_, edge_last_;
 };
+
+/// The registry entry of "pet" (nn/architectures.cpp registers it).
+atomistic::Architecture pet_architecture();
 
 }  // namespace nn::pet

@@ -31,6 +31,7 @@ std::string PetHypers::to_toml() const {
     os << "normalization = \"" << to_string(normalization) << "\"\n";
     os << "activation = \"" << to_string(activation) << "\"\n";
     os << "transformer_type = \"" << to_string(transformer_type) << "\"\n";
+    os << "zbl = " << (zbl ? "true" : "false") << "\n";
     return os.str();
 }
 
@@ -74,13 +75,13 @@ PetHypers PetHypers::from_toml(const std::string& text, const std::string& where
     const std::set<std::string> keys = {"cutoff",        "cutoff_width",   "cutoff_function",      "d_pet",
                                         "d_node",        "d_head",         "d_feedforward",        "num_heads",
                                         "num_attention_layers", "num_gnn_layers", "normalization", "activation",
-                                        "transformer_type"};
+                                        "transformer_type", "zbl"};
     for (const auto& [key, value] : root) {
         std::string k(key.str());
         AD_CHECK(keys.count(k), where << ": " << k << " (line " << value.source().begin.line
                                       << "): unknown key; expected cutoff, cutoff_width, cutoff_function, d_pet, d_node, "
                                          "d_head, d_feedforward, num_heads, num_attention_layers, num_gnn_layers, "
-                                         "normalization, activation, transformer_type");
+                                         "normalization, activation, transformer_type, zbl");
     }
     PetHypers h;
     read(root, "cutoff", h.cutoff, where);
@@ -98,6 +99,7 @@ PetHypers PetHypers::from_toml(const std::string& text, const std::string& where
     read_choice(root, "activation", h.activation, "SwiGLU", PetActivation::swiglu, "SiLU", PetActivation::silu, where);
     read_choice(root, "transformer_type", h.transformer_type, "PreLN", PetTransformerType::pre_ln, "PostLN",
                 PetTransformerType::post_ln, where);
+    read(root, "zbl", h.zbl, where);  // absent in checkpoints written before ZBL: false
     AD_CHECK(h.cutoff > 0 && h.cutoff_width > 0 && h.cutoff_width <= h.cutoff,
              where << ": expected 0 < cutoff_width <= cutoff, got cutoff " << h.cutoff << ", cutoff_width " << h.cutoff_width);
     AD_CHECK(h.d_pet > 0 && h.num_heads > 0 && h.d_pet % h.num_heads == 0,

@@ -5,7 +5,7 @@
 // (checkpoint metadata) and from_toml rejects unknown keys, naming the key path.
 // nn/pet/pet_default.toml lists the defaults. Not implemented (metatrain options): the
 // "residual" featurizer (only "feedforward", metatrain's default), attention_temperature (1),
-// num_neighbors_adaptive (none), long_range and zbl (off).
+// num_neighbors_adaptive (none), long_range (off).
 #pragma once
 #include <string>
 
@@ -31,6 +31,7 @@ struct PetHypers {
     PetNorm normalization = PetNorm::rms_norm;
     PetActivation activation = PetActivation::swiglu;
     PetTransformerType transformer_type = PetTransformerType::pre_ln;
+    bool zbl = false;             ///< add the ZBL repulsion (nn/atomistic/zbl.hpp) outside the network (metatrain `zbl`)
 
     /// TOML text with every key above; from_toml(to_toml()) reproduces *this.
     std::string to_toml() const;

@@ -57,12 +57,16 @@ TEST_CASE("atomistic_options: soap_bpnn through the common parser; optional keys
         REQUIRE_THROWS_WITH(parse(options(key)), Catch::Contains("unknown key 'architecture.training." + k + "'"));
     }
     // unknown architectures name the known ones
-    REQUIRE_THROWS_WITH(cli::find_architecture_options("nanopet"),
-                        Catch::Contains("architecture.name: expected one of soap_bpnn, got 'nanopet'"));
+    REQUIRE_THROWS_WITH(cli::find_architecture_options("nanopett"),
+                        Catch::Contains("architecture.name: expected one of nanopet, pet, soap_bpnn, got 'nanopett'"));
     std::string text = options();
-    text.replace(text.find("soap_bpnn"), 9, "nanopet");
+    text.replace(text.find("soap_bpnn"), 9, "nanopett");
     REQUIRE_THROWS_WITH(parse(text), Catch::Contains("architecture.name") && Catch::Contains("soap_bpnn") &&
-                                         Catch::Contains("nanopet"));
+                                         Catch::Contains("nanopett"));
+    // another architecture's model keys are unknown keys
+    text = options();
+    text.replace(text.find("soap_bpnn"), 9, "nanopet");
+    REQUIRE_THROWS_WITH(parse(text), Catch::Contains("unknown key 'architecture.model.soap"));
 }
 
 namespace {

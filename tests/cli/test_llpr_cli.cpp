@@ -259,8 +259,8 @@ TEST_CASE("llpr cli: bad input is one line, non-zero exit, no output", "[cli][ll
     RunResult r = run_cli("train tab.toml -o w.ckpt --run-dir run_tab", dir.str());
     CHECK(r.status != 0);
     CHECK(r.lines().size() == 1);
-    CHECK_THAT(r.output, Catch::Contains("expected a model with last-layer features (architecture 'soap_bpnn'), got "
-                                         "architecture 'mlp'"));
+    CHECK_THAT(r.output, Catch::Contains("expected a model with last-layer features (architecture 'nanopet', 'pet', "
+                                         "'soap_bpnn'), got architecture 'mlp'"));
     CHECK_FALSE(fs::exists(dir.file("run_tab")));
     CHECK_FALSE(fs::exists(dir.file("w.ckpt")));
 

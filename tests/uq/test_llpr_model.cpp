@@ -354,8 +354,8 @@ TEST_CASE("llpr_model: bad input is a one-line error", "[uq][llpr]") {
     tab.path = "mlp.ckpt";
     tab.metadata["architecture"] = "mlp";
     REQUIRE_THROWS_WITH(uq::load_model_with_last_layer_features(tab, nullptr, nullptr),
-                        Contains("mlp.ckpt: expected a model with last-layer features (architecture 'soap_bpnn'), got "
-                                 "architecture 'mlp'"));
+                        Contains("mlp.ckpt: expected a model with last-layer features (architecture 'nanopet', 'pet', "
+                                 "'soap_bpnn'), got architecture 'mlp'"));
     REQUIRE_THROWS_WITH(uq::LlprModel::from_checkpoint(s.model->to_checkpoint()),
                         Contains("expected an LLPR-wrapped model"));
 }

@@ -60,6 +60,7 @@ class PairToy : public AtomisticModel {
     int format_version() const override { return 1; }
     std::string hypers_toml() const override { return "num_features = " + std::to_string(d_) + "\n"; }
     long n_last_layer_features() const override { return d_; }
+    bool rotation_invariant() const override { return true; }  // pair distances only
     Tensor last_layer_weights() const override { return w_; }
 
   private:
