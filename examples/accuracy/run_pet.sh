@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The accuracy runs of README "Results: NanoPET and PET": the small NanoPET and PET models of the
+# examples on ../shared/data/ethanol-xtb (150 epochs) and cu-emt (30 epochs), two runs at a time on
+# one thread each; then the test errors of each best model beside the SOAP-BPNN's (run.sh).
+# Needs the shared data beside the repository. Usage: bash examples/accuracy/run_pet.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+B=${B:-build}
+OUT=$B/accuracy
+mkdir -p "$OUT"
+declare -A TEST=([eth_nanopet]=ethanol-xtb [eth_pet]=ethanol-xtb [cu_nanopet]=cu-emt [cu_pet]=cu-emt)
+run() {
+  local r=$1 t0 t1
+  t0=$(date +%s.%N)
+  OPENBLAS_NUM_THREADS=1 ATOMGRAD_NUM_THREADS=1 "$B/atomgrad" train "examples/accuracy/$r.toml" -o "$OUT/$r.ckpt" \
+    --run-dir "$OUT/run_$r" > "$OUT/$r.log" 2>&1
+  t1=$(date +%s.%N)
+  echo "$t0 $t1" | awk '{printf "%.0f\n", $2 - $1}' > "$OUT/$r.seconds"
+  "$B/atomgrad" eval "$OUT/$r.ckpt" "../shared/data/${TEST[$r]}/test.xyz" -o "$OUT/$r.predictions.xyz" --json > "$OUT/$r.json"
+}
+for pair in "eth_nanopet eth_pet" "cu_nanopet cu_pet"; do
+  for r in $pair; do echo "== $r"; run "$r" & done
+  wait
+done
+echo
+printf "%-12s | %-16s | %-16s | %-8s\n" run "E MAE/RMSE meV/atom" "F MAE/RMSE meV/A" "train s"
+for r in eth_nanopet eth_pet cu_nanopet cu_pet; do
+  json=$(cat "$OUT/$r.json")
+  val() { echo "$json" | sed -n "s/.*\"$1\":\([-0-9.eE+]*\).*/\1/p"; }
+  printf "%-12s | %.3f / %.3f | %.1f / %.1f | %s\n" "$r" \
+    "$(awk "BEGIN{print 1000*$(val energy_mae_per_atom)}")" "$(awk "BEGIN{print 1000*$(val energy_rmse_per_atom)}")" \
+    "$(awk "BEGIN{print 1000*$(val forces_mae)}")" "$(awk "BEGIN{print 1000*$(val forces_rmse)}")" "$(cat "$OUT/$r.seconds")"
+done
