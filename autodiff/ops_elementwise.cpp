@@ -5,6 +5,7 @@
 #include "autodiff/fastmath.hpp"
 #include "autodiff/kernels.hpp"
 #include "autodiff/ops.hpp"
+#include "autodiff/ops_silu.hpp"
 
 namespace ad {
 
@@ -198,11 +199,8 @@ Tensor silu(const Tensor& x) {
     const double* px = x.data();
     double* py = y.data();
     for (long i = 0; i < x.numel(); ++i) py[i] *= px[i];
-    return record("silu", y, {x}, [](const Tensor& g, const Ctx& c) {
-        const Tensor& xx = c.in[0];
-        Tensor s = sigmoid(xx);
-        return Grads{mul(g, mul(s, add(mul(xx, 1.0 - s), 1.0)))};
-    });
+    // gx = g silu'(x) as one fused op (autodiff/ops_silu.hpp; its composite twin is the test oracle)
+    return record("silu", y, {x}, [](const Tensor& g, const Ctx& c) { return Grads{silu_backward(g, c.in[0])}; });
 }
 
 // y = x Phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2;  gx = g (Phi(x) + x phi(x)),
