@@ -18,6 +18,7 @@
 #include <chrono>
 #include <ctime>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -53,6 +54,11 @@ class Adapter : public at::AtomisticModel {
     std::string hypers_toml() const override { return m_->hypers().to_toml(); }
     long n_last_layer_features() const override { return m_->n_features(); }
     ad::Tensor last_layer_weights() const override { return m_->last_layer_weights(); }
+    /// d (the default), or ATOMGRAD_BENCH_CHUNK_WIDTH when set (to try other chunkings)
+    long step_chunk_width() const override {
+        const char* v = std::getenv("ATOMGRAD_BENCH_CHUNK_WIDTH");
+        return v && *v ? std::atol(v) : m_->n_features();
+    }
 
   private:
     std::shared_ptr<M> m_;
