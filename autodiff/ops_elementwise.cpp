@@ -5,6 +5,8 @@
 #include "autodiff/fastmath.hpp"
 #include "autodiff/kernels.hpp"
 #include "autodiff/ops.hpp"
+#include "autodiff/ops_gelu.hpp"
+#include "autodiff/ops_silu.hpp"
 
 namespace ad {
 
@@ -198,36 +200,20 @@ Tensor silu(const Tensor& x) {
     const double* px = x.data();
     double* py = y.data();
     for (long i = 0; i < x.numel(); ++i) py[i] *= px[i];
-    return record("silu", y, {x}, [](const Tensor& g, const Ctx& c) {
-        const Tensor& xx = c.in[0];
-        Tensor s = sigmoid(xx);
-        return Grads{mul(g, mul(s, add(mul(xx, 1.0 - s), 1.0)))};
-    });
+    // gx = g silu'(x) as one fused op (autodiff/ops_silu.hpp; its composite twin is the test oracle)
+    return record("silu", y, {x}, [](const Tensor& g, const Ctx& c) { return Grads{silu_backward(g, c.in[0])}; });
 }
 
 // y = x Phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2;  gx = g (Phi(x) + x phi(x)),
-// phi(x) = e^{-x^2/2} / sqrt(2 pi). The backward is the op gelu_grad so that it is differentiable
-// again: d/dx (Phi + x phi) = phi (2 - x^2).
+// phi(x) = e^{-x^2/2} / sqrt(2 pi), by the op gelu_backward (autodiff/ops_gelu.hpp) so that it is
+// differentiable again.
 namespace {
 constexpr double kInvSqrt2 = 0.70710678118654752440;
-constexpr double kInvSqrt2Pi = 0.39894228040143267794;
-
-Tensor gelu_grad(const Tensor& x) {
-    Tensor y = kern::map(x, [](double u) {
-        return 0.5 * (1.0 + std::erf(u * kInvSqrt2)) + u * kInvSqrt2Pi * std::exp(-0.5 * u * u);
-    });
-    return record("gelu_grad", y, {x}, [](const Tensor& g, const Ctx& c) {
-        const Tensor& xx = c.in[0];
-        Tensor x2 = square(xx);
-        Tensor phi = mul(exp(mul(x2, -0.5)), kInvSqrt2Pi);
-        return Grads{mul(g, mul(phi, sub(Tensor::scalar(2.0), x2)))};
-    });
-}
 }  // namespace
 
 Tensor gelu(const Tensor& x) {
     Tensor y = kern::map(x, [](double u) { return u * 0.5 * (1.0 + std::erf(u * kInvSqrt2)); });
-    return record("gelu", y, {x}, [](const Tensor& g, const Ctx& c) { return Grads{mul(g, gelu_grad(c.in[0]))}; });
+    return record("gelu", y, {x}, [](const Tensor& g, const Ctx& c) { return Grads{gelu_backward(g, c.in[0])}; });
 }
 
 // y = log(1 + e^x) = max(x, 0) + log1p(e^{-|x|});  gx = g sigmoid(x)

@@ -68,6 +68,23 @@ Tensor permute(const Tensor& x, const std::vector<long>& axes) {
         const long r = x.dim(0), cc = x.dim(1);
         for (long i = 0; i < r; ++i)
             for (long j = 0; j < cc; ++j) py[j * r + i] = px[i * cc + j];
+    } else if (n > 0 && perm[nd - 1] == nd - 1) {
+        // the last axis stays last (attention heads: [B, T, H, e] <-> [B, H, T, e]): copy whole
+        // contiguous rows, stepping the odometer once per row instead of once per element
+        const long inner = ys[nd - 1], rows = n / inner, od = nd - 1;
+        std::vector<long> st(static_cast<size_t>(od)), counter(static_cast<size_t>(od), 0);
+        for (long k = 0; k < od; ++k) st[k] = xst[perm[k]];
+        long off = 0;
+        for (long i = 0; i < rows; ++i) {
+            std::copy_n(px + off, inner, py + i * inner);
+            for (long k = od; k-- > 0;) {
+                ++counter[k];
+                off += st[k];
+                if (counter[k] < ys[k]) break;
+                off -= st[k] * ys[k];
+                counter[k] = 0;
+            }
+        }
     } else if (n > 0) {
         std::vector<long> st(nd), counter(nd, 0);
         for (long k = 0; k < nd; ++k) st[k] = xst[perm[k]];

@@ -48,8 +48,16 @@ OPENBLAS_NUM_THREADS=1 "$B/bench/bench_bpnn_step" "$SHARED"
 # the PyTorch peer's epoch, and the peak RSS of a process running one epoch.
 OPENBLAS_NUM_THREADS=1 "$B/bench/bench_bpnn_epoch" "$SHARED"
 
+# NanoPET and PET (default hypers, untrained): the trainer's training step with forces
+# (forward_backward, batch 16, 1 and 2 threads) -> projected 1000-frame epoch, and inference
+# (energies + forces, batch 16) in atoms/s, on ethanol and on 32-atom periodic Cu cells; printed
+# right after the SOAP-BPNN epoch rows above (the PyTorch peer has no PET figures). A few minutes: the Cu
+# batches (~40 neighbours per atom) are ~20x ethanol's work.
+OPENBLAS_NUM_THREADS=1 "$B/bench/bench_pet" "$SHARED"
+
 # LLPR building blocks (default hypers, untrained model, seed 0): last-layer features of the 1000
 # ethanol training frames, F^T F, the factorisation, the 200 test frames' features and
 # uncertainties, on 1 and 2 threads beside the PyTorch peer's "e." table (W = 32); and 128 members'
 # energies + forces (+ sigma) on the test frames against one force evaluation.
 OPENBLAS_NUM_THREADS=1 "$B/bench/bench_llpr" "$SHARED"
+

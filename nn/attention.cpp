@@ -30,9 +30,17 @@ ad::Tensor MultiHeadAttention::forward(const ad::Tensor& x, const ad::Tensor& pa
              "MultiHeadAttention: expected padding and cutoff of shape [" << B << ", " << T << "], got "
                                                                            << padding.shape() << " and " << cutoff.shape());
     AD_CHECK(!padding.requires_grad(), "MultiHeadAttention: expected a constant padding mask, got one that requires grad");
-    // [B, T, 3 d] -> [3, B, H, T, e]
-    ad::Tensor qkv = ad::permute(ad::reshape(in_proj_->forward(x), {B, T, 3, H, e}), {2, 0, 3, 1, 4});
-    auto part = [&](long k) { return ad::reshape(ad::slice(qkv, 0, k, k + 1), {B * H, T, e}); };
+    // q, k, v [B H, T, e] each from its rows of W_in (and b_in): three [B T, d] x [d, d]^T products
+    // on slices of the [3 d, d] weight instead of slices of a [B, T, 3 d] product, so no
+    // activation-sized slice (nor its zero-padded backward) is made; same sums, same values.
+    const ad::Tensor x2 = ad::reshape(x, {B * T, d_});
+    const ad::Tensor& W = in_proj_->weight();
+    const ad::Tensor& bias = in_proj_->bias();
+    auto part = [&](long k) {
+        ad::Tensor y = ad::linear(x2, ad::slice(W, 0, k * d_, (k + 1) * d_),
+                                  bias.defined() ? ad::slice(bias, 0, k * d_, (k + 1) * d_) : ad::Tensor());
+        return ad::reshape(ad::permute(ad::reshape(y, {B, T, H, e}), {0, 2, 1, 3}), {B * H, T, e});
+    };
     ad::Tensor q = part(0), k = part(1), v = part(2);
     ad::Tensor S = ad::reshape(ad::mul(ad::matmul_nt(q, k), 1.0 / std::sqrt(double(e))), {B, H, T, T});
     ad::Tensor pad_logit = ad::Tensor::empty({B, 1, 1, T});

@@ -23,12 +23,24 @@ FeedForward::FeedForward(long d, long d_ff, FeedForwardKind kind, Activation act
 
 ad::Tensor FeedForward::forward(const ad::Tensor& x) const {
     AD_CHECK(x.ndim() >= 1 && x.dim(-1) == d_, "FeedForward: expected x[..., " << d_ << "], got " << x.shape());
-    ad::Tensor h = w_in_->forward(x);  // [..., d_ff] or [..., 2 d_ff]
+    ad::Tensor h;
     if (kind_ == FeedForwardKind::plain) {
-        h = activate(activation_, h);
+        h = activate(activation_, w_in_->forward(x));  // [..., d_ff]
     } else {
-        const long last = h.ndim() - 1;
-        h = ad::mul(ad::slice(h, last, 0, d_ff_), activate(activation_, ad::slice(h, last, d_ff_, 2 * d_ff_)));
+        // the two halves of W_in x (+ b_in) as two products with row slices of W_in [2 d_ff, d]:
+        // no activation-sized slice of a [..., 2 d_ff] product (nor its zero-padded backward)
+        const ad::Tensor x2 = x.ndim() == 2 ? x : ad::reshape(x, {-1, d_});
+        const ad::Tensor &W = w_in_->weight(), &b = w_in_->bias();
+        auto half = [&](long k) {
+            return ad::linear(x2, ad::slice(W, 0, k * d_ff_, (k + 1) * d_ff_),
+                              b.defined() ? ad::slice(b, 0, k * d_ff_, (k + 1) * d_ff_) : ad::Tensor());
+        };
+        h = ad::mul(half(0), activate(activation_, half(1)));  // [rows, d_ff]
+        if (x.ndim() != 2) {
+            ad::Shape shape = x.shape();
+            shape.back() = d_ff_;
+            h = ad::reshape(h, shape);
+        }
     }
     return w_out_->forward(h);
 }

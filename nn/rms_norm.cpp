@@ -2,6 +2,7 @@
 #include "nn/rms_norm.hpp"
 
 #include "autodiff/ops.hpp"
+#include "autodiff/ops_rms_norm.hpp"
 
 namespace nn {
 
@@ -15,9 +16,9 @@ RMSNorm::RMSNorm(long n, double eps, bool affine) : n_(n), eps_(eps) {
 
 ad::Tensor RMSNorm::forward(const ad::Tensor& x) const {
     AD_CHECK(x.ndim() >= 1 && x.dim(-1) == n_, "RMSNorm: expected x[..., " << n_ << "], got " << x.shape());
-    ad::Tensor ms = ad::mean(ad::square(x), {x.ndim() - 1}, true);  // [..., 1]
-    ad::Tensor y = ad::mul(x, ad::pow(ad::add(ms, eps_), -0.5));
-    return weight_.defined() ? ad::mul(y, weight_) : y;
+    // the fused op (autodiff/ops_rms_norm.hpp); the composite x (mean_f x^2 + eps)^-1/2 w is its
+    // test oracle (tests/autodiff/test_ops_rms_norm.cpp)
+    return ad::rms_norm(x, weight_.defined() ? weight_ : ad::Tensor::ones({n_}), eps_);
 }
 
 }  // namespace nn

@@ -1,8 +1,8 @@
 // Root-mean-square normalisation over the last axis (Zhang & Sennrich 2019, eq. 4), as
 // torch.nn.RMSNorm:
 //   rms[n] = sqrt(mean_f x[n, f]^2 + eps),   y[n, f] = x[n, f] / rms[n] * w[f]
-// A composite of existing ops (square, mean, add, pow, mul), so it is differentiable any number
-// of times: gx = (g w - xh mean_f(g w xh)) / rms with xh = x / rms, gw = sum_n g xh.
+// The fused op ad::rms_norm (autodiff/ops_rms_norm.hpp: forward, backward and second derivatives
+// as ops): gx = (g w - xh mean_f(g w xh)) / rms with xh = x / rms, gw = sum_n g xh.
 #pragma once
 #include "nn/module.hpp"
 

@@ -55,6 +55,15 @@ TEST_CASE("permute: values, gradients, second gradients, errors", "[autodiff][sh
     // y[j, i, k] = x[i, j, k]
     CHECK_THAT(ad::permute(x, {1, 0, -1}), AllClose(ad::tensor({3, 2, 2}, {0, 1, 6, 7, 2, 3, 8, 9, 4, 5, 10, 11})));
     CHECK_THAT(ad::permute(x, {0, 1, 2}), AllClose(x));
+    // the attention heads' [B, T, H, e] -> [B, H, T, e] (last axis kept: the row-copy path), element by element
+    Tensor x4 = arange({2, 3, 4, 5}), y4 = ad::permute(x4, {0, 2, 1, 3});
+    REQUIRE(y4.shape() == ad::Shape({2, 4, 3, 5}));
+    bool same = true;
+    for (long b = 0; b < 2; ++b)
+        for (long t = 0; t < 3; ++t)
+            for (long h = 0; h < 4; ++h)
+                for (long e = 0; e < 5; ++e) same = same && y4[((b * 4 + h) * 3 + t) * 5 + e] == x4[((b * 3 + t) * 4 + h) * 5 + e];
+    CHECK(same);
 
     ad::Rng rng(33);
     Tensor a = leaf(rng.normal({2, 3, 4}));
