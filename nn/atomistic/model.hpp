@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "autodiff/graph.hpp"
+#include "autodiff/random.hpp"
 #include "nn/atomistic/batch.hpp"
 #include "nn/checkpoint.hpp"
 #include "nn/module.hpp"
@@ -80,5 +81,21 @@ struct ModelMetadata {
     double energy_scale = 1.0;                  ///< 1 when absent
 };
 ModelMetadata read_model_metadata(const Checkpoint& ckpt, const std::string& architecture, int format_version);
+
+/// A model M of `architecture` rebuilt from a checkpoint: the metadata checked, hypers H read by
+/// H::from_toml(text, where), M(hypers, species, rng) built and its parameters loaded (strict);
+/// `composition_weights` and `energy_scale` (if not null) receive the stored values.
+template <class M, class H>
+std::shared_ptr<M> model_from_checkpoint(const Checkpoint& ckpt, const std::string& architecture, int format_version,
+                                         std::map<int, double>* composition_weights, double* energy_scale) {
+    const std::string where = ckpt.path.empty() ? "checkpoint" : ckpt.path;
+    const ModelMetadata meta = read_model_metadata(ckpt, architecture, format_version);
+    ad::Rng rng(0);  // any values: overwritten by load_state_dict
+    auto model = std::make_shared<M>(H::from_toml(meta.hypers, where), meta.species, rng);
+    model->load_state_dict(ckpt.tensors);
+    if (energy_scale) *energy_scale = meta.energy_scale;
+    if (composition_weights) *composition_weights = meta.composition_weights;
+    return model;
+}
 
 }  // namespace nn::atomistic

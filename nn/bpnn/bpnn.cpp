@@ -177,15 +177,7 @@ int SoapBpnn::format_version() const { return kBpnnFormatVersion; }
 
 std::shared_ptr<SoapBpnn> SoapBpnn::from_checkpoint(const Checkpoint& ckpt, std::map<int, double>* composition_weights,
                                                     double* energy_scale) {
-    const std::string where = ckpt.path.empty() ? "checkpoint" : ckpt.path;
-    atomistic::ModelMetadata meta = atomistic::read_model_metadata(ckpt, "soap_bpnn", kBpnnFormatVersion);
-    BpnnHypers hypers = BpnnHypers::from_toml(meta.hypers, where);
-    ad::Rng rng(0);  // any values: overwritten by load_state_dict
-    auto model = std::make_shared<SoapBpnn>(hypers, meta.species, rng);
-    model->load_state_dict(ckpt.tensors);
-    if (energy_scale) *energy_scale = meta.energy_scale;
-    if (composition_weights) *composition_weights = meta.composition_weights;
-    return model;
+    return atomistic::model_from_checkpoint<SoapBpnn, BpnnHypers>(ckpt, "soap_bpnn", kBpnnFormatVersion, composition_weights, energy_scale);
 }
 
 atomistic::Architecture architecture() {

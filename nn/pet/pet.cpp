@@ -138,34 +138,6 @@ Output Pet::forward(const Batch& b, Outputs outputs) const {
     return out;
 }
 
-EnergyForcesStress Pet::energy_forces_stress(const Batch& batch, ad::CreateGraph create_graph) const {
-    ad::GradMode on(true);
-    Batch b = batch;
-    if (!b.positions.requires_grad()) b.positions = b.positions.detach().set_requires_grad(true);
-    std::vector<Tensor> inputs{b.positions};
-    std::vector<long> strained;  // structures with a strain input, in `inputs` order after R
-    for (long s = 0; s < b.n_structures(); ++s) {
-        Tensor& eps = b.strains[static_cast<size_t>(s)];
-        if (b.volumes[static_cast<size_t>(s)] <= 0) continue;
-        if (!eps.defined()) eps = Tensor::zeros({3, 3}).set_requires_grad(true);
-        else if (!eps.requires_grad()) eps = eps.detach().set_requires_grad(true);
-        inputs.push_back(eps);
-        strained.push_back(s);
-    }
-    Output out = forward(b, Outputs::energies);
-    std::vector<Tensor> g = ad::grad({ad::sum(out.energies)}, inputs, {}, create_graph);
-    EnergyForcesStress res;
-    res.energies = create_graph == ad::CreateGraph::yes ? out.energies : out.energies.detach();
-    res.forces = -g[0];
-    std::vector<Tensor> stress(static_cast<size_t>(b.n_structures()));
-    for (size_t k = 0; k < strained.size(); ++k)
-        stress[static_cast<size_t>(strained[k])] = g[k + 1] / b.volumes[static_cast<size_t>(strained[k])];
-    for (auto& t : stress)
-        if (!t.defined()) t = Tensor::zeros({3, 3});
-    res.stress = ad::stack(stress, 0);  // [n_structures, 3, 3]
-    return res;
-}
-
 // ---------------------------------------------------------------------------- checkpoints
 
 namespace {
@@ -176,15 +148,7 @@ int Pet::format_version() const { return kPetFormatVersion; }
 
 std::shared_ptr<Pet> Pet::from_checkpoint(const Checkpoint& ckpt, std::map<int, double>* composition_weights,
                                           double* energy_scale) {
-    const std::string where = ckpt.path.empty() ? "checkpoint" : ckpt.path;
-    const atomistic::ModelMetadata meta = atomistic::read_model_metadata(ckpt, "pet", kPetFormatVersion);
-    PetHypers hypers = PetHypers::from_toml(meta.hypers, where);
-    ad::Rng rng(0);  // any values: overwritten by load_state_dict
-    auto model = std::make_shared<Pet>(hypers, meta.species, rng);
-    model->load_state_dict(ckpt.tensors);
-    if (energy_scale) *energy_scale = meta.energy_scale;
-    if (composition_weights) *composition_weights = meta.composition_weights;
-    return model;
+    return atomistic::model_from_checkpoint<Pet, PetHypers>(ckpt, "pet", kPetFormatVersion, composition_weights, energy_scale);
 }
 
 atomistic::Architecture pet_architecture() {
