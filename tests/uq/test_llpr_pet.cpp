@@ -16,40 +16,21 @@
 #include "nn/pet/pet.hpp"
 #include "tests/cli/cli_helpers.hpp"
 #include "tests/helpers.hpp"
+#include "tests/nn/atomistic/model_checks.hpp"
+#include "tests/nn/tiny_pet_hypers.hpp"
 #include "uq/llpr_model.hpp"
 
 using ad::Tensor;
+using model_checks::max_abs;
 using testing::AllClose;
 
 namespace {
 
 std::shared_ptr<nn::atomistic::AtomisticModel> tiny_model(const std::string& name) {
     ad::Rng rng(3);
-    if (name == "nanopet") {
-        nn::pet::NanoPetHypers h;
-        h.cutoff = 4.0;
-        h.d_pet = 8;
-        h.num_heads = 2;
-        h.num_attention_layers = 1;
-        h.num_gnn_layers = 2;
-        return std::make_shared<nn::pet::NanoPet>(h, std::vector<int>{1, 6, 8}, rng);
-    }
-    nn::pet::PetHypers h;
-    h.cutoff = 4.0;
-    h.d_pet = 8;
-    h.d_node = 12;
-    h.d_head = 6;
-    h.d_feedforward = 10;
-    h.num_heads = 2;
-    h.num_attention_layers = 1;
-    h.num_gnn_layers = 2;
-    return std::make_shared<nn::pet::Pet>(h, std::vector<int>{1, 6, 8}, rng);
-}
-
-double max_abs(const Tensor& t) {
-    double m = 0;
-    for (long i = 0; i < t.numel(); ++i) m = std::max(m, std::fabs(t[i]));
-    return m;
+    if (name == "nanopet")
+        return std::make_shared<nn::pet::NanoPet>(nn_testing::tiny_nanopet_hypers(), std::vector<int>{1, 6, 8}, rng);
+    return std::make_shared<nn::pet::Pet>(nn_testing::tiny_pet_hypers(), std::vector<int>{1, 6, 8}, rng);
 }
 
 }  // namespace
