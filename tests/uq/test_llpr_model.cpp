@@ -23,6 +23,8 @@ using ad::Tensor;
 using Catch::Matchers::Contains;
 using testing::AllClose;
 
+using testing::max_abs;
+
 namespace {
 
 nn::bpnn::BpnnHypers tiny_hypers() {
@@ -78,12 +80,6 @@ uq::LlprModel wrap(const Setup& s, long members = 0, std::optional<double> regul
     o.calibration = method;
     o.seed = 5;
     return uq::LlprModel::fit(s.model, s.composition, s.scaler, s.train, s.val, o);
-}
-
-double max_abs(const Tensor& t) {
-    double m = 0;
-    for (long i = 0; i < t.numel(); ++i) m = std::max(m, std::fabs(t[i]));
-    return m;
 }
 
 // sigma^2 = alpha^2 f (X^T X + r I)^-1 f^T with X the per-atom-normalised training features and

@@ -35,11 +35,7 @@ struct Tolerance {
 inline desc::System ethanol(long k = 0) { return testing::test_frames("ethanol-xtb-5.xyz").at(k); }
 inline desc::System copper_fcc4() { return testing::test_frames("cu_fcc4.xyz").at(0); }  // 4 Cu, periodic, rattled
 
-inline double max_abs(const Tensor& t) {
-    double m = 0;
-    for (long k = 0; k < t.numel(); ++k) m = std::max(m, std::fabs(t[k]));
-    return m;
-}
+using testing::max_abs;
 
 /// x' = A x + t for every atom, cell rows likewise (A any 3x3 matrix, row-major); per-atom arrays
 /// (reference forces) are dropped.
