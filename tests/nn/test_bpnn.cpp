@@ -205,8 +205,7 @@ TEST_CASE("bpnn: last-layer features are species-blocked and the energy is linea
 }
 
 TEST_CASE("bpnn: forces equal minus the central finite-difference gradient of the energy", "[nn][bpnn]") {
-    const double eps = 1e-4;
-    const model_checks::Tolerance tol{1e-7, 1e-6, "eps 1e-4: truncation error ~ eps^2 |E'''| ~ 1e-8, rounding ~ 1e-16 |E| / eps ~ 1e-11"};
+    const double eps = 1e-4;  // truncation ~ eps^2 |E'''| ~ 1e-8, rounding ~ 1e-16 |E| / eps ~ 1e-11: within kForcesFd
     SECTION("ethanol, every component") {
         desc::System s = ethanol();
         ad::Rng rng(42);
@@ -214,7 +213,7 @@ TEST_CASE("bpnn: forces equal minus the central finite-difference gradient of th
         CHECK(max_abs(model.energy_forces_stress(nn::bpnn::make_batch({s}, 5.0), ad::CreateGraph::no).stress) == 0.0);  // not periodic
         std::vector<long> every(27);
         for (long k = 0; k < 27; ++k) every[static_cast<size_t>(k)] = k;
-        model_checks::check_forces_fd(model, s, model_checks::component_directions(9, every), eps, tol);
+        model_checks::check_forces_fd(model, s, model_checks::component_directions(9, every), eps, model_checks::kForcesFd);
     }
     SECTION("periodic Cu, random directions") {
         desc::System s = copper();
@@ -235,7 +234,7 @@ TEST_CASE("bpnn: forces equal minus the central finite-difference gradient of th
             Tensor d = dirs.normal({32, 3});
             directions.push_back(d / std::sqrt(nn_testing::dot(d, d)));  // unit norm: every atom moves ~eps / 10
         }
-        model_checks::check_forces_fd(model, s, directions, eps, tol);
+        model_checks::check_forces_fd(model, s, directions, eps, model_checks::kForcesFd);
     }
 }
 
@@ -244,8 +243,7 @@ TEST_CASE("bpnn: stress equals (1/V) dE/dstrain of the deformed cell by finite d
     // without any strain input, so this checks the strain path against the physical definition.
     ad::Rng rng(42);
     SoapBpnn model(BpnnHypers{}, {29}, rng);
-    model_checks::check_stress_fd(model, copper(), 1e-5,
-                                  {1e-8, 1e-6, "differences of energies ~10 eV at h = 1e-5: rounding ~1e-10 in fd / V"});
+    model_checks::check_stress_fd(model, copper(), 1e-5, model_checks::kStressFd);
 }
 
 TEST_CASE("bpnn: energies are rotation and translation invariant; forces rotate with the structure", "[nn][bpnn]") {

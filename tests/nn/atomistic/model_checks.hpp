@@ -32,6 +32,18 @@ struct Tolerance {
     const char* reason;
 };
 
+// Tolerances the architectures' tests share.
+/// Central differences with step h ~1e-5..1e-4 of energies ~1-10: truncation ~h^2 |E'''| <= 1e-8,
+/// rounding ~1e-16 |E| / h <= 1e-10.
+constexpr Tolerance kForcesFd{1e-7, 1e-6, "central differences of energies ~1-10: truncation <= 1e-8, rounding <= 1e-10"};
+/// The same, divided by the volume (~47 A^3 for 4 Cu, more for 32).
+constexpr Tolerance kStressFd{1e-8, 1e-6, "central differences of energies ~10 at h = 1e-5: truncation ~1e-9, rounding ~1e-10, over V >= 47"};
+/// Moved or reordered atoms: the same sums in another order, energies ~1-10.
+constexpr Tolerance kReordered{1e-10, 0, "the same sums in another order: rounding of energies ~1-10"};
+
+/// Position components k = 3 i + a of atoms 0, 4, 8 (every a): the probes of the PET force tests.
+inline const std::vector<long> kProbeComponents = {0, 1, 2, 12, 13, 14, 24, 25, 26};
+
 inline desc::System ethanol(long k = 0) { return testing::test_frames("ethanol-xtb-5.xyz").at(k); }
 inline desc::System copper_fcc4() { return testing::test_frames("cu_fcc4.xyz").at(0); }  // 4 Cu, periodic, rattled
 
