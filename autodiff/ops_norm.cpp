@@ -16,22 +16,6 @@
 namespace ad {
 
 namespace {
-// sum_f h(f) with four partial sums: the compiler may not reorder a floating-point reduction, and
-// one accumulator leaves the loop bound by the add latency.
-template <class H>
-AD_INLINE double sum4(long n, H h) {
-    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    long f = 0;
-    for (; f + 4 <= n; f += 4) {
-        s0 += h(f);
-        s1 += h(f + 1);
-        s2 += h(f + 2);
-        s3 += h(f + 3);
-    }
-    for (; f < n; ++f) s0 += h(f);
-    return (s0 + s1) + (s2 + s3);
-}
-
 // Row statistics: mean and 1/sqrt(var + eps) (two passes: the one-pass formula cancels).
 AD_INLINE void row_stats(const double* __restrict x, long n, double eps, double& mu, double& rs) {
     mu = sum4(n, [x](long f) { return x[f]; }) / static_cast<double>(n);

@@ -11,21 +11,6 @@
 namespace ad {
 
 namespace {
-// sum_f h(f) with four partial sums (one accumulator leaves the loop bound by the add latency)
-template <class H>
-AD_INLINE double sum4(long n, H h) {
-    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    long f = 0;
-    for (; f + 4 <= n; f += 4) {
-        s0 += h(f);
-        s1 += h(f + 1);
-        s2 += h(f + 2);
-        s3 += h(f + 3);
-    }
-    for (; f < n; ++f) s0 += h(f);
-    return (s0 + s1) + (s2 + s3);
-}
-
 AD_VECTOR_CLONES void rs_kernel(const double* x, long rows, long n, double eps, double* rs) {
     for (long r = 0; r < rows; ++r) {
         const double* __restrict px = x + r * n;

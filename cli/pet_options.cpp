@@ -1,7 +1,9 @@
 // The nanopet and pet parts of the training options (see pet_options.hpp).
 #include "cli/pet_options.hpp"
 
+#include <map>
 #include <sstream>
+#include <vector>
 
 #include "autodiff/error.hpp"
 #include "descriptors/system.hpp"
@@ -33,16 +35,36 @@ std::string read_choice(const Options& o, const std::string& key, const std::str
     return v;
 }
 
-std::string read_nanopet_model(const Options& o) {
-    nn::pet::NanoPetHypers h;
+// Keys NanoPetHypers and PetHypers share, read in the order both read them: cutoff, cutoff_width,
+// cutoff_function (one of `functions`, the default first), d_pet; then the attention layout.
+template <class H>
+void read_cutoff_and_width(const Options& o, H& h, const std::vector<std::string>& functions) {
     h.cutoff = read_length(o, "cutoff", h.cutoff);
     h.cutoff_width = read_length(o, "cutoff_width", h.cutoff_width);
-    h.cutoff_function = nn::parse_cutoff_function(
-        read_choice(o, "cutoff_function", nn::to_string(h.cutoff_function), {"cosine", "bump"}));
+    h.cutoff_function = nn::parse_cutoff_function(read_choice(o, "cutoff_function", nn::to_string(h.cutoff_function), functions));
     h.d_pet = read_count(o, "d_pet", h.d_pet);
+}
+template <class H>
+void read_attention_layout(const Options& o, H& h) {
     h.num_heads = read_count(o, "num_heads", h.num_heads);
     h.num_attention_layers = read_count(o, "num_attention_layers", h.num_attention_layers);
     h.num_gnn_layers = read_count(o, "num_gnn_layers", h.num_gnn_layers);
+}
+
+// The [architecture.model] keys of both (nanopet and pet add their own).
+std::map<std::string, Kind> shared_model_keys() {
+    return {
+        {kModel + "cutoff", Kind::floating},       {kModel + "cutoff_width", Kind::floating},
+        {kModel + "cutoff_function", Kind::string}, {kModel + "d_pet", Kind::integer},
+        {kModel + "num_heads", Kind::integer},      {kModel + "num_attention_layers", Kind::integer},
+        {kModel + "num_gnn_layers", Kind::integer}, {kModel + "zbl", Kind::boolean},
+    };
+}
+
+std::string read_nanopet_model(const Options& o) {
+    nn::pet::NanoPetHypers h;
+    read_cutoff_and_width(o, h, {"cosine", "bump"});
+    read_attention_layout(o, h);
     h.zbl = o.get_bool(kModel + "zbl", h.zbl);
     h.energy_head = nn::pet::parse_head(read_choice(o, "heads.energy", nn::pet::to_string(h.energy_head), {"mlp", "linear"}));
     // the joint conditions (cutoff_width <= cutoff, d_pet divisible by num_heads), naming the file
@@ -51,17 +73,11 @@ std::string read_nanopet_model(const Options& o) {
 
 std::string read_pet_model(const Options& o) {
     nn::pet::PetHypers h;
-    h.cutoff = read_length(o, "cutoff", h.cutoff);
-    h.cutoff_width = read_length(o, "cutoff_width", h.cutoff_width);
-    h.cutoff_function = nn::parse_cutoff_function(
-        read_choice(o, "cutoff_function", nn::to_string(h.cutoff_function), {"bump", "cosine"}));
-    h.d_pet = read_count(o, "d_pet", h.d_pet);
+    read_cutoff_and_width(o, h, {"bump", "cosine"});
     h.d_node = read_count(o, "d_node", h.d_node);
     h.d_head = read_count(o, "d_head", h.d_head);
     h.d_feedforward = read_count(o, "d_feedforward", h.d_feedforward);
-    h.num_heads = read_count(o, "num_heads", h.num_heads);
-    h.num_attention_layers = read_count(o, "num_attention_layers", h.num_attention_layers);
-    h.num_gnn_layers = read_count(o, "num_gnn_layers", h.num_gnn_layers);
+    read_attention_layout(o, h);
     const std::string norm = read_choice(o, "normalization", to_string(h.normalization), {"RMSNorm", "LayerNorm"});
     h.normalization = norm == "RMSNorm" ? nn::pet::PetNorm::rms_norm : nn::pet::PetNorm::layer_norm;
     const std::string act = read_choice(o, "activation", to_string(h.activation), {"SwiGLU", "SiLU"});
@@ -94,18 +110,8 @@ std::string write_model(const std::string& hypers) {
 ArchitectureOptions nanopet_architecture_options() {
     ArchitectureOptions a;
     a.name = "nanopet";
-    a.model_keys = {
-        {kModel + "cutoff", Kind::floating},
-        {kModel + "cutoff_width", Kind::floating},
-        {kModel + "cutoff_function", Kind::string},
-        {kModel + "d_pet", Kind::integer},
-        {kModel + "num_heads", Kind::integer},
-        {kModel + "num_attention_layers", Kind::integer},
-        {kModel + "num_gnn_layers", Kind::integer},
-        {kModel + "zbl", Kind::boolean},
-        {kModel + "heads", Kind::table},
-        {kModel + "heads.energy", Kind::string},
-    };
+    a.model_keys = shared_model_keys();
+    a.model_keys.insert({{kModel + "heads", Kind::table}, {kModel + "heads.energy", Kind::string}});
     a.training_keys = {"scheduler_patience", "scheduler_factor"};
     a.read_model = read_nanopet_model;
     a.write_model = write_model;
@@ -130,22 +136,13 @@ ArchitectureOptions nanopet_architecture_options() {
 ArchitectureOptions pet_architecture_options() {
     ArchitectureOptions a;
     a.name = "pet";
-    a.model_keys = {
-        {kModel + "cutoff", Kind::floating},
-        {kModel + "cutoff_width", Kind::floating},
-        {kModel + "cutoff_function", Kind::string},
-        {kModel + "d_pet", Kind::integer},
-        {kModel + "d_node", Kind::integer},
-        {kModel + "d_head", Kind::integer},
-        {kModel + "d_feedforward", Kind::integer},
-        {kModel + "num_heads", Kind::integer},
-        {kModel + "num_attention_layers", Kind::integer},
-        {kModel + "num_gnn_layers", Kind::integer},
-        {kModel + "normalization", Kind::string},
-        {kModel + "activation", Kind::string},
-        {kModel + "transformer_type", Kind::string},
-        {kModel + "zbl", Kind::boolean},
-    };
+    a.model_keys = shared_model_keys();
+    a.model_keys.insert({{kModel + "d_node", Kind::integer},
+                         {kModel + "d_head", Kind::integer},
+                         {kModel + "d_feedforward", Kind::integer},
+                         {kModel + "normalization", Kind::string},
+                         {kModel + "activation", Kind::string},
+                         {kModel + "transformer_type", Kind::string}});
     a.training_keys = {"grad_clip_norm"};
     a.read_model = read_pet_model;
     a.write_model = write_model;

@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <filesystem>
@@ -65,6 +66,13 @@ class AllCloseMatcher : public Catch::MatcherBase<ad::Tensor> {
     ad::Tensor expected_;
     double rtol_, atol_;
 };
+
+/// max_k |t[k]| (0 for an empty tensor).
+inline double max_abs(const ad::Tensor& t) {
+    double m = 0;
+    for (long k = 0; k < t.numel(); ++k) m = std::max(m, std::fabs(t[k]));
+    return m;
+}
 
 /// Default tolerance 1e-12: values computed in float64 by two different summation orders.
 inline AllCloseMatcher AllClose(const ad::Tensor& expected, double rtol = 1e-12, double atol = 1e-12) {

@@ -1,11 +1,9 @@
 // SOAP-BPNN hyperparameters: TOML round trip with a strict parser (fields in hypers.hpp).
 #include "nn/bpnn/hypers.hpp"
 
-#include <optional>
-#include <set>
 #include <sstream>
-#include <type_traits>
-#include <toml++/toml.h>
+
+#include "nn/hypers_toml.hpp"
 
 namespace nn::bpnn {
 
@@ -59,62 +57,30 @@ const toml::table* section(const toml::table& root, const char* name, const std:
     if (n == nullptr) return nullptr;
     const toml::table* t = n->as_table();
     AD_CHECK(t != nullptr, where << ": " << name << ": expected a table");
-    for (const auto& [key, value] : *t) {
-        std::string k(key.str());
-        AD_CHECK(allowed.count(k), where << ": " << name << "." << k << " (line " << value.source().begin.line
-                                         << "): unknown key");
-    }
+    hypers_toml::require_known_keys_in(*t, name, allowed, where);
     return t;
 }
 
-template <class T>
-void read(const toml::table* t, const char* table, const char* key, T& out, const std::string& where) {
-    if (t == nullptr) return;
-    const toml::node* n = t->get(key);
-    if (n == nullptr) return;
-    std::optional<T> v = n->value_exact<T>();
-    if constexpr (std::is_same_v<T, double>) {
-        if (!v && n->is_integer()) v = static_cast<double>(n->as_integer()->get());
-    }
-    AD_CHECK(v.has_value(), where << ": " << table << "." << key << " (line " << n->source().begin.line
-                                  << "): wrong type");
-    out = *v;
-}
 }  // namespace
 
 BpnnHypers BpnnHypers::from_toml(const std::string& text, const std::string& where) {
-    toml::table root;
-    try {
-        root = toml::parse(text);
-    } catch (const toml::parse_error& e) {
-        AD_FAIL(where << ": hypers are not valid TOML (line " << e.source().begin.line << "): " << e.description());
-    }
-    for (const auto& [key, value] : root) {
-        std::string k(key.str());
-        AD_CHECK(k == "soap" || k == "bpnn" || k == "heads" || k == "zbl",
-                 where << ": " << k << " (line " << value.source().begin.line
-                       << "): unknown key; expected zbl, soap, bpnn, heads");
-    }
+    namespace ht = nn::hypers_toml;
+    const toml::table root = ht::parse(text, where);
+    ht::require_known_keys(root, {"zbl", "soap", "bpnn", "heads"}, where);
     BpnnHypers h;
-    read(&root, "model", "zbl", h.zbl, where);  // absent in checkpoints written before ZBL: false
+    ht::read(&root, "model.", "zbl", h.zbl, where);  // absent in checkpoints written before ZBL: false
     const toml::table* soap = section(root, "soap", {"cutoff", "cutoff_width", "max_angular", "max_radial"}, where);
-    read(soap, "soap", "cutoff", h.cutoff, where);
-    read(soap, "soap", "cutoff_width", h.cutoff_width, where);
-    int64_t l = h.max_angular, n = h.max_radial;
-    read(soap, "soap", "max_angular", l, where);
-    read(soap, "soap", "max_radial", n, where);
-    h.max_angular = static_cast<int>(l);
-    h.max_radial = static_cast<int>(n);
+    ht::read(soap, "soap.", "cutoff", h.cutoff, where);
+    ht::read(soap, "soap.", "cutoff_width", h.cutoff_width, where);
+    ht::read_int(soap, "soap.", "max_angular", h.max_angular, where);
+    ht::read_int(soap, "soap.", "max_radial", h.max_radial, where);
     const toml::table* bpnn = section(root, "bpnn", {"num_hidden_layers", "num_neurons_per_layer", "layernorm"}, where);
-    int64_t layers = h.num_hidden_layers, width = h.num_neurons_per_layer;
-    read(bpnn, "bpnn", "num_hidden_layers", layers, where);
-    read(bpnn, "bpnn", "num_neurons_per_layer", width, where);
-    read(bpnn, "bpnn", "layernorm", h.layernorm, where);
-    h.num_hidden_layers = static_cast<int>(layers);
-    h.num_neurons_per_layer = static_cast<int>(width);
+    ht::read_int(bpnn, "bpnn.", "num_hidden_layers", h.num_hidden_layers, where);
+    ht::read_int(bpnn, "bpnn.", "num_neurons_per_layer", h.num_neurons_per_layer, where);
+    ht::read(bpnn, "bpnn.", "layernorm", h.layernorm, where);
     const toml::table* heads = section(root, "heads", {"energy"}, where);
     std::string head = to_string(h.energy_head);
-    read(heads, "heads", "energy", head, where);
+    ht::read(heads, "heads.", "energy", head, where);
     h.energy_head = parse_head(head);
     AD_CHECK(h.cutoff > 0 && h.cutoff_width > 0 && h.cutoff_width <= h.cutoff,
              where << ": soap: expected 0 < cutoff_width <= cutoff, got cutoff " << h.cutoff << ", cutoff_width "

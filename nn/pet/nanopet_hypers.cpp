@@ -1,13 +1,10 @@
 // NanoPET hyperparameters: TOML round trip with a strict parser (fields in nanopet_hypers.hpp).
 #include "nn/pet/nanopet_hypers.hpp"
 
-#include <optional>
-#include <set>
 #include <sstream>
-#include <type_traits>
-#include <toml++/toml.h>
 
 #include "autodiff/error.hpp"
+#include "nn/hypers_toml.hpp"
 
 namespace nn::pet {
 
@@ -35,63 +32,28 @@ std::string NanoPetHypers::to_toml() const {
     return os.str();
 }
 
-namespace {
-template <class T>
-void read(const toml::table* t, const std::string& path, const char* key, T& out, const std::string& where) {
-    if (t == nullptr) return;
-    const toml::node* n = t->get(key);
-    if (n == nullptr) return;
-    std::optional<T> v = n->value_exact<T>();
-    if constexpr (std::is_same_v<T, double>) {
-        if (!v && n->is_integer()) v = static_cast<double>(n->as_integer()->get());
-    }
-    AD_CHECK(v.has_value(), where << ": " << path << key << " (line " << n->source().begin.line << "): wrong type");
-    out = *v;
-}
-
-void read_int(const toml::table* t, const char* key, int& out, const std::string& where) {
-    int64_t v = out;
-    read(t, "", key, v, where);
-    out = static_cast<int>(v);
-}
-}  // namespace
-
 NanoPetHypers NanoPetHypers::from_toml(const std::string& text, const std::string& where) {
-    toml::table root;
-    try {
-        root = toml::parse(text);
-    } catch (const toml::parse_error& e) {
-        AD_FAIL(where << ": hypers are not valid TOML (line " << e.source().begin.line << "): " << e.description());
-    }
-    const std::set<std::string> keys = {"cutoff",    "cutoff_width",         "cutoff_function", "d_pet",
-                                        "num_heads", "num_attention_layers", "num_gnn_layers",  "heads", "zbl"};
-    for (const auto& [key, value] : root) {
-        std::string k(key.str());
-        AD_CHECK(keys.count(k), where << ": " << k << " (line " << value.source().begin.line
-                                      << "): unknown key; expected cutoff, cutoff_width, cutoff_function, d_pet, "
-                                         "num_heads, num_attention_layers, num_gnn_layers, zbl, heads");
-    }
+    namespace ht = nn::hypers_toml;
+    const toml::table root = ht::parse(text, where);
+    ht::require_known_keys(root, {"cutoff", "cutoff_width", "cutoff_function", "d_pet", "num_heads", "num_attention_layers",
+                                  "num_gnn_layers", "zbl", "heads"},
+                           where);
     NanoPetHypers h;
-    read(&root, "", "cutoff", h.cutoff, where);
-    read(&root, "", "cutoff_width", h.cutoff_width, where);
-    std::string fn = nn::to_string(h.cutoff_function);
-    read(&root, "", "cutoff_function", fn, where);
-    AD_CHECK(fn == "cosine" || fn == "bump", where << ": cutoff_function: expected 'cosine' or 'bump', got '" << fn << "'");
-    h.cutoff_function = parse_cutoff_function(fn);
-    read_int(&root, "d_pet", h.d_pet, where);
-    read_int(&root, "num_heads", h.num_heads, where);
-    read_int(&root, "num_attention_layers", h.num_attention_layers, where);
-    read_int(&root, "num_gnn_layers", h.num_gnn_layers, where);
-    read(&root, "", "zbl", h.zbl, where);  // absent in checkpoints written before ZBL: false
+    ht::read(&root, "", "cutoff", h.cutoff, where);
+    ht::read(&root, "", "cutoff_width", h.cutoff_width, where);
+    ht::read_choice(root, "cutoff_function", h.cutoff_function, "cosine", CutoffFunction::cosine, "bump",
+                    CutoffFunction::bump, where);
+    ht::read_int(&root, "", "d_pet", h.d_pet, where);
+    ht::read_int(&root, "", "num_heads", h.num_heads, where);
+    ht::read_int(&root, "", "num_attention_layers", h.num_attention_layers, where);
+    ht::read_int(&root, "", "num_gnn_layers", h.num_gnn_layers, where);
+    ht::read(&root, "", "zbl", h.zbl, where);  // absent in checkpoints written before ZBL: false
     if (const toml::node* n = root.get("heads")) {
         const toml::table* heads = n->as_table();
         AD_CHECK(heads != nullptr, where << ": heads (line " << n->source().begin.line << "): expected a table");
-        for (const auto& [key, value] : *heads) {
-            std::string k(key.str());
-            AD_CHECK(k == "energy", where << ": heads." << k << " (line " << value.source().begin.line << "): unknown key");
-        }
+        ht::require_known_keys_in(*heads, "heads", {"energy"}, where);
         std::string head = to_string(h.energy_head);
-        read(heads, "heads.", "energy", head, where);
+        ht::read(heads, "heads.", "energy", head, where);
         h.energy_head = parse_head(head);
     }
     AD_CHECK(h.cutoff > 0 && h.cutoff_width > 0 && h.cutoff_width <= h.cutoff,

@@ -1,13 +1,10 @@
 // PET hyperparameters: TOML round trip with a strict parser (fields in pet_hypers.hpp).
 #include "nn/pet/pet_hypers.hpp"
 
-#include <optional>
-#include <set>
 #include <sstream>
-#include <type_traits>
-#include <toml++/toml.h>
 
 #include "autodiff/error.hpp"
+#include "nn/hypers_toml.hpp"
 
 namespace nn::pet {
 
@@ -35,71 +32,30 @@ std::string PetHypers::to_toml() const {
     return os.str();
 }
 
-namespace {
-template <class T>
-void read(const toml::table& t, const char* key, T& out, const std::string& where) {
-    const toml::node* n = t.get(key);
-    if (n == nullptr) return;
-    std::optional<T> v = n->value_exact<T>();
-    if constexpr (std::is_same_v<T, double>) {
-        if (!v && n->is_integer()) v = static_cast<double>(n->as_integer()->get());
-    }
-    AD_CHECK(v.has_value(), where << ": " << key << " (line " << n->source().begin.line << "): wrong type");
-    out = *v;
-}
-
-void read_int(const toml::table& t, const char* key, int& out, const std::string& where) {
-    int64_t v = out;
-    read(t, key, v, where);
-    out = static_cast<int>(v);
-}
-
-// A string key with two accepted values a (-> va) and b (-> vb).
-template <class E>
-void read_choice(const toml::table& t, const char* key, E& out, const char* a, E va, const char* b, E vb,
-                 const std::string& where) {
-    std::string s = out == va ? a : b;
-    read(t, key, s, where);
-    AD_CHECK(s == a || s == b, where << ": " << key << ": expected '" << a << "' or '" << b << "', got '" << s << "'");
-    out = s == a ? va : vb;
-}
-}  // namespace
-
 PetHypers PetHypers::from_toml(const std::string& text, const std::string& where) {
-    toml::table root;
-    try {
-        root = toml::parse(text);
-    } catch (const toml::parse_error& e) {
-        AD_FAIL(where << ": hypers are not valid TOML (line " << e.source().begin.line << "): " << e.description());
-    }
-    const std::set<std::string> keys = {"cutoff",        "cutoff_width",   "cutoff_function",      "d_pet",
-                                        "d_node",        "d_head",         "d_feedforward",        "num_heads",
-                                        "num_attention_layers", "num_gnn_layers", "normalization", "activation",
-                                        "transformer_type", "zbl"};
-    for (const auto& [key, value] : root) {
-        std::string k(key.str());
-        AD_CHECK(keys.count(k), where << ": " << k << " (line " << value.source().begin.line
-                                      << "): unknown key; expected cutoff, cutoff_width, cutoff_function, d_pet, d_node, "
-                                         "d_head, d_feedforward, num_heads, num_attention_layers, num_gnn_layers, "
-                                         "normalization, activation, transformer_type, zbl");
-    }
+    namespace ht = nn::hypers_toml;
+    const toml::table root = ht::parse(text, where);
+    ht::require_known_keys(root, {"cutoff", "cutoff_width", "cutoff_function", "d_pet", "d_node", "d_head", "d_feedforward",
+                                  "num_heads", "num_attention_layers", "num_gnn_layers", "normalization", "activation",
+                                  "transformer_type", "zbl"},
+                           where);
     PetHypers h;
-    read(root, "cutoff", h.cutoff, where);
-    read(root, "cutoff_width", h.cutoff_width, where);
-    read_choice(root, "cutoff_function", h.cutoff_function, "bump", CutoffFunction::bump, "cosine",
-                CutoffFunction::cosine, where);
-    read_int(root, "d_pet", h.d_pet, where);
-    read_int(root, "d_node", h.d_node, where);
-    read_int(root, "d_head", h.d_head, where);
-    read_int(root, "d_feedforward", h.d_feedforward, where);
-    read_int(root, "num_heads", h.num_heads, where);
-    read_int(root, "num_attention_layers", h.num_attention_layers, where);
-    read_int(root, "num_gnn_layers", h.num_gnn_layers, where);
-    read_choice(root, "normalization", h.normalization, "RMSNorm", PetNorm::rms_norm, "LayerNorm", PetNorm::layer_norm, where);
-    read_choice(root, "activation", h.activation, "SwiGLU", PetActivation::swiglu, "SiLU", PetActivation::silu, where);
-    read_choice(root, "transformer_type", h.transformer_type, "PreLN", PetTransformerType::pre_ln, "PostLN",
-                PetTransformerType::post_ln, where);
-    read(root, "zbl", h.zbl, where);  // absent in checkpoints written before ZBL: false
+    ht::read(&root, "", "cutoff", h.cutoff, where);
+    ht::read(&root, "", "cutoff_width", h.cutoff_width, where);
+    ht::read_choice(root, "cutoff_function", h.cutoff_function, "bump", CutoffFunction::bump, "cosine",
+                    CutoffFunction::cosine, where);
+    ht::read_int(&root, "", "d_pet", h.d_pet, where);
+    ht::read_int(&root, "", "d_node", h.d_node, where);
+    ht::read_int(&root, "", "d_head", h.d_head, where);
+    ht::read_int(&root, "", "d_feedforward", h.d_feedforward, where);
+    ht::read_int(&root, "", "num_heads", h.num_heads, where);
+    ht::read_int(&root, "", "num_attention_layers", h.num_attention_layers, where);
+    ht::read_int(&root, "", "num_gnn_layers", h.num_gnn_layers, where);
+    ht::read_choice(root, "normalization", h.normalization, "RMSNorm", PetNorm::rms_norm, "LayerNorm", PetNorm::layer_norm, where);
+    ht::read_choice(root, "activation", h.activation, "SwiGLU", PetActivation::swiglu, "SiLU", PetActivation::silu, where);
+    ht::read_choice(root, "transformer_type", h.transformer_type, "PreLN", PetTransformerType::pre_ln, "PostLN",
+                    PetTransformerType::post_ln, where);
+    ht::read(&root, "", "zbl", h.zbl, where);  // absent in checkpoints written before ZBL: false
     AD_CHECK(h.cutoff > 0 && h.cutoff_width > 0 && h.cutoff_width <= h.cutoff,
              where << ": expected 0 < cutoff_width <= cutoff, got cutoff " << h.cutoff << ", cutoff_width " << h.cutoff_width);
     AD_CHECK(h.d_pet > 0 && h.num_heads > 0 && h.d_pet % h.num_heads == 0,

@@ -12,17 +12,21 @@
 #include "autodiff/ops.hpp"
 #include "descriptors/extxyz.hpp"
 #include "nn/bpnn/bpnn.hpp"
+#include "tests/nn/atomistic/model_checks.hpp"
 #include "tests/nn/nn_helpers.hpp"
 
 using ad::Tensor;
 using nn::bpnn::Batch;
 using nn::bpnn::BpnnHypers;
 using nn::bpnn::SoapBpnn;
+using model_checks::energy_of;
+using model_checks::ethanol;
+using model_checks::max_abs;
+using model_checks::transformed;
 using testing::AllClose;
 
 namespace {
 
-desc::System ethanol() { return testing::test_frames("ethanol-xtb-5.xyz").at(0); }
 desc::System copper() { return testing::test_frames("cu-emt-6.xyz").at(1); }  // strained32: 32 Cu, periodic
 
 BpnnHypers tiny_hypers() {
@@ -33,33 +37,6 @@ BpnnHypers tiny_hypers() {
     h.max_radial = 2;
     h.num_neurons_per_layer = 4;
     return h;
-}
-
-double max_abs(const Tensor& t) {
-    double m = 0;
-    for (long k = 0; k < t.numel(); ++k) m = std::max(m, std::fabs(t[k]));
-    return m;
-}
-
-// x' = x Q^T + t for every atom, cell' = cell Q^T.
-desc::System transformed(const desc::System& s, const double Q[9], const double t[3]) {
-    desc::System out = s;
-    const long n = s.n_atoms();
-    out.positions = Tensor::zeros({n, 3});
-    out.cell = Tensor::zeros({3, 3});
-    for (long i = 0; i < n; ++i)
-        for (int a = 0; a < 3; ++a) {
-            double v = t[a];
-            for (int b = 0; b < 3; ++b) v += Q[a * 3 + b] * s.positions[i * 3 + b];
-            out.positions.data()[i * 3 + a] = v;
-        }
-    for (int k = 0; k < 3; ++k)
-        for (int a = 0; a < 3; ++a) {
-            double v = 0;
-            for (int b = 0; b < 3; ++b) v += Q[a * 3 + b] * s.cell[k * 3 + b];
-            out.cell.data()[k * 3 + a] = v;
-        }
-    return out;
 }
 
 // A proper rotation (Rodrigues) about a fixed non-axis direction.
@@ -75,11 +52,6 @@ void rotation(double angle, double Q[9]) {
             for (int k = 0; k < 3; ++k) K2 += K[a * 3 + k] * K[k * 3 + b];
             Q[a * 3 + b] = (a == b ? 1.0 : 0.0) + s * K[a * 3 + b] + (1 - c) * K2;
         }
-}
-
-double energy_of(const SoapBpnn& model, const desc::System& s) {
-    ad::NoGrad no_grad;
-    return model.forward(nn::bpnn::make_batch({s}, model.hypers().cutoff)).energies[0];
 }
 
 }  // namespace
@@ -233,26 +205,15 @@ TEST_CASE("bpnn: last-layer features are species-blocked and the energy is linea
 }
 
 TEST_CASE("bpnn: forces equal minus the central finite-difference gradient of the energy", "[nn][bpnn]") {
-    // eps 1e-4: truncation error ~ eps^2 |E'''| ~ 1e-8, rounding ~ 1e-16 |E| / eps ~ 1e-11.
-    const double eps = 1e-4;
+    const double eps = 1e-4;  // truncation ~ eps^2 |E'''| ~ 1e-8, rounding ~ 1e-16 |E| / eps ~ 1e-11: within kForcesFd
     SECTION("ethanol, every component") {
         desc::System s = ethanol();
         ad::Rng rng(42);
         SoapBpnn model(BpnnHypers{}, {1, 6, 8}, rng);
-        Batch batch = nn::bpnn::make_batch({s}, 5.0);
-        auto efs = model.energy_forces_stress(batch, ad::CreateGraph::no);
-        REQUIRE(efs.forces.shape() == ad::Shape{9, 3});
-        CHECK(max_abs(efs.stress) == 0.0);  // not periodic
-        CHECK(max_abs(efs.forces) > 1e-4);
-        for (long k = 0; k < 27; ++k) {
-            Tensor Rp = batch.positions.clone(), Rm = batch.positions.clone();
-            Rp.data()[k] += eps;
-            Rm.data()[k] -= eps;
-            ad::NoGrad no_grad;
-            double fd = (model.forward(batch.with_positions(Rp)).energies[0] -
-                         model.forward(batch.with_positions(Rm)).energies[0]) / (2 * eps);
-            CHECK(std::fabs(-fd - efs.forces[k]) < 1e-7 + 1e-6 * std::fabs(fd));
-        }
+        CHECK(max_abs(model.energy_forces_stress(nn::bpnn::make_batch({s}, 5.0), ad::CreateGraph::no).stress) == 0.0);  // not periodic
+        std::vector<long> every(27);
+        for (long k = 0; k < 27; ++k) every[static_cast<size_t>(k)] = k;
+        model_checks::check_forces_fd(model, s, model_checks::component_directions(9, every), eps, model_checks::kForcesFd);
     }
     SECTION("periodic Cu, random directions") {
         desc::System s = copper();
@@ -268,37 +229,21 @@ TEST_CASE("bpnn: forces equal minus the central finite-difference gradient of th
             CHECK(std::fabs(total) < 1e-10);
         }
         ad::Rng dirs(5);
+        std::vector<Tensor> directions;
         for (int t = 0; t < 3; ++t) {
             Tensor d = dirs.normal({32, 3});
-            d = d / std::sqrt(nn_testing::dot(d, d));  // unit norm: every atom moves ~eps / 10
-            ad::NoGrad no_grad;
-            double fd = (model.forward(batch.with_positions(batch.positions + d * eps)).energies[0] -
-                         model.forward(batch.with_positions(batch.positions - d * eps)).energies[0]) / (2 * eps);
-            double analytic = -nn_testing::dot(efs.forces, d);
-            CHECK(std::fabs(analytic - fd) < 1e-7 + 1e-6 * std::fabs(fd));
+            directions.push_back(d / std::sqrt(nn_testing::dot(d, d)));  // unit norm: every atom moves ~eps / 10
         }
+        model_checks::check_forces_fd(model, s, directions, eps, model_checks::kForcesFd);
     }
 }
 
 TEST_CASE("bpnn: stress equals (1/V) dE/dstrain of the deformed cell by finite differences", "[nn][bpnn]") {
     // The deformed structure (positions and cell times 1 + eps, new neighbour list) is evaluated
     // without any strain input, so this checks the strain path against the physical definition.
-    desc::System s = copper();
     ad::Rng rng(42);
     SoapBpnn model(BpnnHypers{}, {29}, rng);
-    auto efs = model.energy_forces_stress(nn::bpnn::make_batch({s}, 5.0), ad::CreateGraph::no);
-    REQUIRE(efs.stress.shape() == ad::Shape{1, 3, 3});
-    CHECK(max_abs(efs.stress) > 1e-6);
-    const double h = 1e-5, V = std::fabs(s.volume()), zero[3] = {0, 0, 0};
-    for (int a = 0; a < 3; ++a)
-        for (int b = 0; b < 3; ++b) {
-            double Ap[9] = {1, 0, 0, 0, 1, 0, 0, 0, 1}, Am[9] = {1, 0, 0, 0, 1, 0, 0, 0, 1};
-            Ap[a * 3 + b] += h;
-            Am[a * 3 + b] -= h;
-            double fd = (energy_of(model, transformed(s, Ap, zero)) - energy_of(model, transformed(s, Am, zero))) / (2 * h);
-            // Differences of energies ~10 eV at h = 1e-5: rounding ~1e-10 in fd / V.
-            CHECK(std::fabs(fd / V - efs.stress[a * 3 + b]) < 1e-8 + 1e-6 * std::fabs(fd / V));
-        }
+    model_checks::check_stress_fd(model, copper(), 1e-5, model_checks::kStressFd);
 }
 
 TEST_CASE("bpnn: energies are rotation and translation invariant; forces rotate with the structure", "[nn][bpnn]") {
@@ -403,33 +348,14 @@ TEST_CASE("bpnn: composition baseline recovers known per-species energies", "[nn
 }
 
 TEST_CASE("bpnn: checkpoint round trip is exact, with hypers, species and composition weights", "[nn][bpnn]") {
-    nn_testing::TempDir dir;
     ad::Rng rng(42);
     BpnnHypers h = tiny_hypers();
     h.cutoff = 3.7;
     SoapBpnn model(h, {1, 6, 8}, rng);
-    const std::map<int, double> weights = {{1, -13.6 + 1e-13}, {6, 0.1}, {8, -2041.3}};
-    nn::save_checkpoint(dir.file("model.ckpt"), model.to_checkpoint(weights, 0.1 + 0.2));
-    std::map<int, double> loaded_weights;
-    double scale = 0;
-    auto loaded = SoapBpnn::from_checkpoint(nn::load_checkpoint(dir.file("model.ckpt")), &loaded_weights, &scale);
-    CHECK(loaded_weights == weights);
-    CHECK(scale == 0.1 + 0.2);  // shortest round-trip decimal: exact
-    CHECK(loaded->species() == model.species());
-    CHECK(loaded->hypers().to_toml() == h.to_toml());
-    auto a = model.state_dict(), b = loaded->state_dict();
-    REQUIRE(a.size() == b.size());
-    for (size_t k = 0; k < a.size(); ++k) {
-        CHECK(a[k].first == b[k].first);
-        CHECK_THAT(b[k].second, AllClose(a[k].second, 0, 0));
-    }
-    Batch batch = nn::bpnn::make_batch(testing::test_frames("ethanol-xtb-5.xyz"), 3.7);
-    ad::NoGrad no_grad;
-    CHECK_THAT(loaded->forward(batch).energies, AllClose(model.forward(batch).energies, 0, 0));
-
-    nn::Checkpoint wrong = model.to_checkpoint();
-    wrong.metadata["architecture"] = "pet";
-    REQUIRE_THROWS_WITH(SoapBpnn::from_checkpoint(wrong), Catch::Contains("expected architecture 'soap_bpnn', got 'pet'"));
+    // Weights and scale with 16-17 significant digits: the shortest round-trip decimal is exact.
+    model_checks::check_checkpoint_round_trip(
+        model, [](const nn::Checkpoint& c, std::map<int, double>* w, double* sc) { return SoapBpnn::from_checkpoint(c, w, sc); },
+        {{1, -13.6 + 1e-13}, {6, 0.1}, {8, -2041.3}}, 0.1 + 0.2, testing::test_frames("ethanol-xtb-5.xyz"), "pet");
 }
 
 TEST_CASE("bpnn: energy scaler is the RMS of the residual energies; predictions rescale and add the baseline", "[nn][bpnn]") {
@@ -478,14 +404,6 @@ TEST_CASE("bpnn: a mixed batch gives each structure's own energies, forces and s
                         Catch::Contains("expected a batch built with cutoff >= 4, got 3"));
 
     // Permuting atoms permutes the forces.
-    desc::System s = ethanol(), p = ethanol();
-    p.positions = s.positions.clone();
-    const std::vector<long> perm = {8, 3, 0, 5, 1, 7, 2, 6, 4};
-    for (size_t k = 0; k < perm.size(); ++k) {
-        p.numbers[k] = s.numbers[static_cast<size_t>(perm[k])];
-        for (int a = 0; a < 3; ++a) p.positions.data()[k * 3 + a] = s.positions[perm[k] * 3 + a];
-    }
-    auto fs = organic.energy_forces_stress(nn::bpnn::make_batch({s}, 4.0), ad::CreateGraph::no);
-    auto fp = organic.energy_forces_stress(nn::bpnn::make_batch({p}, 4.0), ad::CreateGraph::no);
-    CHECK_THAT(fp.forces, AllClose(ad::index_select(fs.forces, 0, perm), 1e-10, 1e-12));
+    model_checks::check_permutation_invariance(organic, ethanol(), {8, 3, 0, 5, 1, 7, 2, 6, 4},
+                                               {1e-12, 1e-10, "the same sums in another order"});
 }

@@ -4,70 +4,27 @@
 // well under a second; values at init use fixed seeds and are checked by properties.
 #include <catch2/catch.hpp>
 
-#include <chrono>
 #include <cmath>
-#include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include "autodiff/ops.hpp"
 #include "nn/pet/pet.hpp"
+#include "tests/cli/cli_helpers.hpp"
+#include "tests/nn/atomistic/model_checks.hpp"
 #include "tests/nn/nn_helpers.hpp"
+#include "tests/nn/tiny_pet_hypers.hpp"
 
 using ad::Tensor;
+using model_checks::copper_fcc4;
+using model_checks::ethanol;
+using model_checks::max_abs;
+using model_checks::transformed;
 using nn::pet::Pet;
 using nn::pet::PetHypers;
 
 namespace {
 
-desc::System ethanol(long k = 0) { return testing::test_frames("ethanol-xtb-5.xyz").at(k); }
-desc::System copper() { return testing::test_frames("cu_fcc4.xyz").at(0); }  // 4 Cu, periodic, rattled
-
-PetHypers tiny_hypers(double cutoff = 4.0) {
-    PetHypers h;
-    h.cutoff = cutoff;
-    h.d_pet = 8;
-    h.d_node = 12;
-    h.d_head = 6;
-    h.d_feedforward = 10;
-    h.num_heads = 2;
-    h.num_attention_layers = 1;
-    h.num_gnn_layers = 2;
-    return h;
-}
-
-double max_abs(const Tensor& t) {
-    double m = 0;
-    for (long k = 0; k < t.numel(); ++k) m = std::max(m, std::fabs(t[k]));
-    return m;
-}
-
-// x' = A x + t for every atom, cell rows likewise (A any 3x3 matrix, row-major).
-desc::System transformed(const desc::System& s, const double A[9], const double t[3]) {
-    desc::System out = s;
-    const long n = s.n_atoms();
-    out.positions = Tensor::zeros({n, 3});
-    out.cell = Tensor::zeros({3, 3});
-    for (long i = 0; i < n; ++i)
-        for (int a = 0; a < 3; ++a) {
-            double v = t[a];
-            for (int b = 0; b < 3; ++b) v += A[a * 3 + b] * s.positions[i * 3 + b];
-            out.positions.data()[i * 3 + a] = v;
-        }
-    for (int k = 0; k < 3; ++k)
-        for (int a = 0; a < 3; ++a) {
-            double v = 0;
-            for (int b = 0; b < 3; ++b) v += A[a * 3 + b] * s.cell[k * 3 + b];
-            out.cell.data()[k * 3 + a] = v;
-        }
-    out.arrays.clear();
-    return out;
-}
-
-double energy_of(const Pet& model, const desc::System& s) {
-    return model.energies(nn::bpnn::make_batch({s}, model.hypers().cutoff))[0];
-}
+PetHypers tiny_hypers(double cutoff = 4.0) { return nn_testing::tiny_pet_hypers(cutoff); }
 
 // A uniformly random rotation (QR-free: from a random unit quaternion).
 void random_rotation(ad::Rng& rng, double Q[9]) {
@@ -78,6 +35,35 @@ void random_rotation(ad::Rng& rng, double Q[9]) {
                          2 * (x * y + z * w),     1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
                          2 * (x * z - y * w),     2 * (y * z + x * w),     1 - 2 * (x * x + y * y)};
     std::copy(R, R + 9, Q);
+}
+
+// Over `n_rotations` random rotations Q of every frame (one batch):
+//   energy: max_s |E_s(QR) - E_s(R)| / |E_s(R)|,  forces: max_Q |F(QR) - Q F(R)| / |F(R)|  (Frobenius)
+struct RotationError {
+    double energy = 0, forces = 0;
+};
+RotationError rotation_error(const Pet& model, const std::vector<desc::System>& frames, int n_rotations, ad::Rng& rng) {
+    const double cutoff = model.hypers().cutoff, zero[3] = {0, 0, 0};
+    auto ref = model.energy_forces_stress(nn::bpnn::make_batch(frames, cutoff), ad::CreateGraph::no);
+    RotationError err;
+    for (int k = 0; k < n_rotations; ++k) {
+        double Q[9];
+        random_rotation(rng, Q);
+        std::vector<desc::System> rotated;
+        for (const auto& f : frames) rotated.push_back(transformed(f, Q, zero));
+        auto rot = model.energy_forces_stress(nn::bpnn::make_batch(rotated, cutoff), ad::CreateGraph::no);
+        for (long st = 0; st < ref.energies.numel(); ++st)
+            err.energy = std::max(err.energy, std::fabs(rot.energies[st] - ref.energies[st]) / std::fabs(ref.energies[st]));
+        double e2 = 0;
+        for (long i = 0; i < ref.forces.dim(0); ++i)
+            for (int a = 0; a < 3; ++a) {
+                double qf = 0;
+                for (int b = 0; b < 3; ++b) qf += Q[a * 3 + b] * ref.forces[i * 3 + b];
+                e2 += (rot.forces[i * 3 + a] - qf) * (rot.forces[i * 3 + a] - qf);
+            }
+        err.forces = std::max(err.forces, std::sqrt(e2 / nn_testing::dot(ref.forces, ref.forces)));
+    }
+    return err;
 }
 
 }  // namespace
@@ -98,11 +84,9 @@ TEST_CASE("pet: hypers defaults, TOML round trip and strict parsing", "[nn][pet]
     CHECK(d.activation == nn::pet::PetActivation::swiglu);
     CHECK(d.transformer_type == nn::pet::PetTransformerType::pre_ln);
     // nn/pet/pet_default.toml holds exactly the defaults.
-    std::ifstream in(std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() / "nn" / "pet" / "pet_default.toml");
-    std::stringstream text;
-    text << in.rdbuf();
-    REQUIRE(!text.str().empty());
-    CHECK(PetHypers::from_toml(text.str(), "pet_default.toml").to_toml() == d.to_toml());
+    const std::string text = cli_testing::read_text(cli_testing::repo_file("nn/pet/pet_default.toml"));
+    REQUIRE(!text.empty());
+    CHECK(PetHypers::from_toml(text, "pet_default.toml").to_toml() == d.to_toml());
     PetHypers h = tiny_hypers();
     h.cutoff_function = nn::CutoffFunction::cosine;
     h.normalization = nn::pet::PetNorm::layer_norm;
@@ -124,19 +108,8 @@ TEST_CASE("pet: forces equal minus the finite-difference energy gradient", "[nn]
         h.transformer_type = type;
         Pet model(h, {1, 6, 8}, rng);
         desc::System s = ethanol();
-        auto efs = model.energy_forces_stress(nn::bpnn::make_batch({s}, 4.0), ad::CreateGraph::no);
-        CHECK(max_abs(efs.forces) > 1e-4);
-        const double step = 1e-5;
-        for (long i : {0L, 4L, 8L})
-            for (int a = 0; a < 3; ++a) {
-                desc::System p = s, m = s;
-                p.positions = s.positions.clone(), m.positions = s.positions.clone();
-                p.positions.data()[i * 3 + a] += step;
-                m.positions.data()[i * 3 + a] -= step;
-                const double fd = -(energy_of(model, p) - energy_of(model, m)) / (2 * step);
-                // central differences, energies ~1: truncation ~1e-10, rounding ~1e-11
-                CHECK(std::fabs(fd - efs.forces[i * 3 + a]) < 1e-7 + 1e-6 * std::fabs(fd));
-            }
+        model_checks::check_forces_fd(model, s, model_checks::component_directions(s.n_atoms(), model_checks::kProbeComponents),
+                                      1e-5, model_checks::kForcesFd);
     }
 }
 
@@ -145,33 +118,17 @@ TEST_CASE("pet: stress equals (1/V) dE/dstrain of the deformed cell by finite di
     // without any strain input, so this checks the strain path against the physical definition.
     ad::Rng rng(3);
     Pet model(tiny_hypers(3.5), {29}, rng);
-    desc::System s = copper();
-    auto efs = model.energy_forces_stress(nn::bpnn::make_batch({s}, 3.5), ad::CreateGraph::no);
-    REQUIRE(efs.stress.shape() == ad::Shape{1, 3, 3});
-    CHECK(max_abs(efs.stress) > 1e-6);
-    const double h = 1e-5, V = std::fabs(s.volume()), zero[3] = {0, 0, 0};
-    for (int a = 0; a < 3; ++a)
-        for (int b = 0; b < 3; ++b) {
-            double Ap[9] = {1, 0, 0, 0, 1, 0, 0, 0, 1}, Am[9] = {1, 0, 0, 0, 1, 0, 0, 0, 1};
-            Ap[a * 3 + b] += h;
-            Am[a * 3 + b] -= h;
-            const double fd = (energy_of(model, transformed(s, Ap, zero)) - energy_of(model, transformed(s, Am, zero))) / (2 * h);
-            // central differences of energies ~10: truncation ~1e-9, rounding ~1e-10, over V ~ 47
-            CHECK(std::fabs(fd / V - efs.stress[a * 3 + b]) < 1e-8 + 1e-6 * std::fabs(fd / V));
-        }
+    model_checks::check_stress_fd(model, copper_fcc4(), 1e-5, model_checks::kStressFd);
 }
 
 TEST_CASE("pet: gradient of a force loss w.r.t. parameters passes finite differences", "[nn][pet]") {
     ad::Rng rng(4);
     Pet model(tiny_hypers(), {1, 6, 8}, rng);
     auto batch = nn::bpnn::make_batch({ethanol()}, 4.0);
-    std::vector<Tensor> wrt;
-    for (const auto& [name, p] : model.named_parameters())
-        if (name == "gnn_layers.0.edge_embedder.weight" || name == "gnn_layers.1.trans.layers.0.attention.in_proj.weight" ||
-            name == "gnn_layers.0.trans.layers.0.center_mlp.w_in.weight" || name == "combination_mlps.0.0.weight" ||
-            name == "node_embedders.0.weight" || name == "edge_heads.energy.0.0.weight")
-            wrt.push_back(p);
-    REQUIRE(wrt.size() == 6);
+    const std::vector<Tensor> wrt = model_checks::parameters_named(
+        model, {"gnn_layers.0.edge_embedder.weight", "gnn_layers.1.trans.layers.0.attention.in_proj.weight",
+                "gnn_layers.0.trans.layers.0.center_mlp.w_in.weight", "combination_mlps.0.0.weight", "node_embedders.0.weight",
+                "edge_heads.energy.0.0.weight"});
     auto f = [&] { return model.energy_forces_stress(batch, ad::CreateGraph::yes).forces; };
     CHECK(nn_testing::inplace_gradcheck(f, wrt));
 }
@@ -180,46 +137,13 @@ TEST_CASE("pet: translation and permutation invariance; measured rotation error"
     ad::Rng rng(5);
     Pet model(tiny_hypers(), {1, 6, 8}, rng);
     desc::System s = ethanol(1);
-    auto ref = model.energy_forces_stress(nn::bpnn::make_batch({s}, 4.0), ad::CreateGraph::no);
-    const double I[9] = {1, 0, 0, 0, 1, 0, 0, 0, 1}, shift[3] = {1.3, -0.4, 2.2};
-    auto moved = model.energy_forces_stress(nn::bpnn::make_batch({transformed(s, I, shift)}, 4.0), ad::CreateGraph::no);
-    CHECK(std::fabs(moved.energies[0] - ref.energies[0]) < 1e-10);
-    CHECK(max_abs(moved.forces - ref.forces) < 1e-10);
-    // Permutation: atoms in reverse order.
-    const long n = s.n_atoms();
-    desc::System p = s;
-    p.positions = Tensor::zeros({n, 3});
-    for (long i = 0; i < n; ++i) {
-        p.numbers[i] = s.numbers[n - 1 - i];
-        for (int a = 0; a < 3; ++a) p.positions.data()[i * 3 + a] = s.positions[(n - 1 - i) * 3 + a];
-    }
-    p.arrays.clear();
-    auto perm = model.energy_forces_stress(nn::bpnn::make_batch({p}, 4.0), ad::CreateGraph::no);
-    CHECK(std::fabs(perm.energies[0] - ref.energies[0]) < 1e-10);
-    double err = 0;
-    for (long i = 0; i < n; ++i)
-        for (int a = 0; a < 3; ++a) err = std::max(err, std::fabs(perm.forces[i * 3 + a] - ref.forces[(n - 1 - i) * 3 + a]));
-    CHECK(err < 1e-10);
+    const double shift[3] = {1.3, -0.4, 2.2};
+    model_checks::check_translation_invariance(model, s, shift, model_checks::kReordered);
+    model_checks::check_permutation_invariance(model, s, model_checks::reversed_order(s.n_atoms()), model_checks::kReordered);
     // Rotations: PET reads Cartesian r_ij, so it is not invariant by construction (metatrain
-    // trains it with random rotations). Measured over 8 random rotations at initialisation:
-    //   dE = |E(QR) - E(R)| / |E(R)|,  dF = |F(QR) - Q F(R)| / |F(R)|   (Frobenius)
-    double dE = 0, dF = 0;
-    const double zero[3] = {0, 0, 0};
-    const double fnorm = std::sqrt(nn_testing::dot(ref.forces, ref.forces));
-    for (int k = 0; k < 8; ++k) {
-        double Q[9];
-        random_rotation(rng, Q);
-        auto rot = model.energy_forces_stress(nn::bpnn::make_batch({transformed(s, Q, zero)}, 4.0), ad::CreateGraph::no);
-        dE = std::max(dE, std::fabs(rot.energies[0] - ref.energies[0]) / std::fabs(ref.energies[0]));
-        double e2 = 0;
-        for (long i = 0; i < n; ++i)
-            for (int a = 0; a < 3; ++a) {
-                double qf = 0;
-                for (int b = 0; b < 3; ++b) qf += Q[a * 3 + b] * ref.forces[i * 3 + b];
-                e2 += (rot.forces[i * 3 + a] - qf) * (rot.forces[i * 3 + a] - qf);
-            }
-        dF = std::max(dF, std::sqrt(e2) / fnorm);
-    }
+    // trains it with random rotations). Measured over 8 random rotations at initialisation.
+    const RotationError e = rotation_error(model, {s}, 8, rng);
+    const double dE = e.energy, dF = e.forces;
     std::cout << "pet rotation error at init (tiny hypers, ethanol, 8 rotations): max relative energy change " << dE
               << ", max relative force equivariance error " << dF << "\n";
     CHECK(dE > 1e-8);  // not invariant by construction ...
@@ -231,10 +155,7 @@ TEST_CASE("pet: an atom without neighbours gives finite output; batch outputs", 
     ad::Rng rng(6);
     Pet model(tiny_hypers(), {1, 6, 8}, rng);
     desc::System s = ethanol();
-    desc::System lone = s;
-    lone.numbers.push_back(1);
-    lone.positions = ad::concat({s.positions, ad::tensor({1, 3}, {50, 50, 50})}, 0);
-    lone.arrays.clear();
+    desc::System lone = model_checks::with_isolated_atom(s, 1);
     auto batch = nn::bpnn::make_batch({s, lone}, 4.0);
     auto efs = model.energy_forces_stress(batch, ad::CreateGraph::no);
     for (long k = 0; k < efs.forces.numel(); ++k) CHECK(std::isfinite(efs.forces[k]));
@@ -274,23 +195,9 @@ TEST_CASE("pet: checkpoint round trip gives identical energies", "[nn][pet]") {
     PetHypers h = tiny_hypers();
     h.normalization = nn::pet::PetNorm::layer_norm;
     Pet model(h, {8, 1, 6}, rng);
-    nn_testing::TempDir dir;
-    const std::string path = dir.file("pet.ckpt");
-    nn::save_checkpoint(path, model.to_checkpoint({{1, -0.5}, {6, -1.25}}, 2.5));
-    std::map<int, double> weights;
-    double scale = 0;
-    auto loaded = Pet::from_checkpoint(nn::load_checkpoint(path), &weights, &scale);
-    CHECK(loaded->species() == std::vector<int>{1, 6, 8});
-    CHECK(loaded->hypers().to_toml() == h.to_toml());
-    CHECK(weights == std::map<int, double>{{1, -0.5}, {6, -1.25}});
-    CHECK(scale == 2.5);
-    auto batch = nn::bpnn::make_batch({ethanol(0), ethanol(2)}, 4.0);
-    Tensor a = model.energies(batch), b = loaded->energies(batch);
-    CHECK(a[0] == b[0]);
-    CHECK(a[1] == b[1]);
-    nn::Checkpoint wrong = model.to_checkpoint();
-    wrong.metadata["architecture"] = "nanopet";
-    REQUIRE_THROWS_WITH(Pet::from_checkpoint(wrong), "checkpoint: expected architecture 'pet', got 'nanopet'");
+    model_checks::check_checkpoint_round_trip(
+        model, [](const nn::Checkpoint& c, std::map<int, double>* w, double* sc) { return Pet::from_checkpoint(c, w, sc); },
+        {{1, -0.5}, {6, -1.25}}, 2.5, {ethanol(0), ethanol(2)}, "nanopet");
     REQUIRE_THROWS_WITH(model.energies(nn::bpnn::make_batch({ethanol()}, 3.0)),
                         "Pet: expected a batch built with cutoff >= 4, got 3; use make_batch(frames, model.hypers().cutoff)");
 }
@@ -298,48 +205,16 @@ TEST_CASE("pet: checkpoint round trip gives identical energies", "[nn][pet]") {
 TEST_CASE("pet: timing of default hypers on 8 ethanol frames", "[.slow][pet_bench]") {
     ad::Rng rng(8);
     Pet model(PetHypers{}, {1, 6, 8}, rng);
-    auto frames = testing::test_frames("ethanol-xtb-5.xyz");
-    std::vector<desc::System> eight;
-    for (int k = 0; k < 8; ++k) eight.push_back(frames[k % frames.size()]);
+    const std::vector<desc::System> eight = model_checks::ethanol_frames(8);
     auto batch = nn::bpnn::make_batch(eight, model.hypers().cutoff);
-    auto time = [](auto&& fn) {
-        fn();  // warm-up (buffer pool)
-        auto t0 = std::chrono::steady_clock::now();
-        const int reps = 5;
-        for (int k = 0; k < reps; ++k) fn();
-        return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / reps;
-    };
-    double fwd = time([&] { ad::NoGrad ng; model.energies(batch); });
-    double ef = time([&] { model.energy_forces_stress(batch, ad::CreateGraph::no); });
-    double train = time([&] {
-        auto efs = model.energy_forces_stress(batch, ad::CreateGraph::yes);
-        Tensor loss = ad::sum(ad::square(efs.energies)) + ad::sum(ad::square(efs.forces));
-        ad::backward(loss, model.parameters());
-    });
+    const model_checks::PassTimes t = model_checks::time_passes(model, batch);
+    const double fwd = t.forward, ef = t.energy_forces, train = t.force_loss_backward;
     std::cout << "pet default hypers, 8 ethanol frames (" << batch.n_atoms() << " atoms, T = " << model.layout(batch).T
               << ", " << model.parameters().size() << " parameter tensors): forward " << fwd * 1e3 << " ms, energy+forces "
               << ef * 1e3 << " ms, energy+force loss backward " << train * 1e3 << " ms\n";
     // The rotation error of the untrained default model on the 8 frames (as the [pet] test).
-    auto ref = model.energy_forces_stress(batch, ad::CreateGraph::no);
-    double dE = 0, dF = 0;
-    const double zero[3] = {0, 0, 0};
-    for (int k = 0; k < 4; ++k) {
-        double Q[9];
-        random_rotation(rng, Q);
-        std::vector<desc::System> rotated;
-        for (const auto& f : eight) rotated.push_back(transformed(f, Q, zero));
-        auto rot = model.energy_forces_stress(nn::bpnn::make_batch(rotated, model.hypers().cutoff), ad::CreateGraph::no);
-        for (long st = 0; st < 8; ++st)
-            dE = std::max(dE, std::fabs(rot.energies[st] - ref.energies[st]) / std::fabs(ref.energies[st]));
-        double e2 = 0;
-        for (long i = 0; i < batch.n_atoms(); ++i)
-            for (int a = 0; a < 3; ++a) {
-                double qf = 0;
-                for (int b = 0; b < 3; ++b) qf += Q[a * 3 + b] * ref.forces[i * 3 + b];
-                e2 += (rot.forces[i * 3 + a] - qf) * (rot.forces[i * 3 + a] - qf);
-            }
-        dF = std::max(dF, std::sqrt(e2 / nn_testing::dot(ref.forces, ref.forces)));
-    }
+    const RotationError e = rotation_error(model, eight, 4, rng);
+    const double dE = e.energy, dF = e.forces;
     std::cout << "pet default hypers at init, 4 random rotations of 8 ethanol frames: max relative energy change " << dE
               << ", max relative force equivariance error " << dF << "\n";
     CHECK(fwd > 0);

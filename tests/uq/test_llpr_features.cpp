@@ -11,18 +11,14 @@
 #include "uq/llpr_features.hpp"
 #include "uq/llpr_model.hpp"
 
+using testing::max_abs;
+
 namespace {
 
 const nn::Module* child(const nn::Module* m, const std::string& name) {
     for (const auto& [n, c] : m->children())
         if (n == name) return c.get();
     return nullptr;
-}
-
-double max_abs(const ad::Tensor& t) {
-    double m = 0;
-    for (long i = 0; i < t.numel(); ++i) m = std::max(m, std::fabs(t.data()[i]));
-    return m;
 }
 
 std::vector<uq::SpeciesLayers> layers_of(const nn::bpnn::SoapBpnn& model) {

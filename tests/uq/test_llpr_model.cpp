@@ -15,12 +15,15 @@
 #include "nn/tabular.hpp"
 #include "tests/cli/cli_helpers.hpp"
 #include "tests/helpers.hpp"
+#include "tests/uq/llpr_checks.hpp"
 #include "uq/calibration.hpp"
 #include "uq/llpr_model.hpp"
 
 using ad::Tensor;
 using Catch::Matchers::Contains;
 using testing::AllClose;
+
+using testing::max_abs;
 
 namespace {
 
@@ -43,25 +46,28 @@ struct Setup {
     std::vector<desc::System> train, val;
 };
 
-// A briefly trained tiny model (4 epochs) on 14 ethanol frames, 6 for validation.
+// A tiny model trained briefly on frames [0, n_train) of `file`, validated on [n_train, n_end).
+Setup trained(const std::string& file, long n_train, long n_end, int epochs, uint64_t seed) {
+    Setup r;
+    std::vector<desc::System> all = frames(file);
+    r.train.assign(all.begin(), all.begin() + n_train);
+    r.val.assign(all.begin() + n_train, all.begin() + n_end);
+    nn::bpnn::TrainerSettings t;
+    t.hypers = tiny_hypers();
+    t.num_epochs = epochs;
+    t.batch_size = 4;
+    t.learning_rate = 0.01;
+    t.seed = seed;
+    nn::bpnn::TrainedModel m = nn::bpnn::train_soap_bpnn(r.train, r.val, t);
+    r.model = m.model;
+    r.composition = m.composition;
+    r.scaler = m.scaler;
+    return r;
+}
+
+// 4 epochs on 14 ethanol frames, 6 for validation.
 Setup trained_setup() {
-    static Setup s = [] {
-        Setup r;
-        std::vector<desc::System> all = frames("tests/data/ethanol-xtb-20.xyz");
-        r.train.assign(all.begin(), all.begin() + 14);
-        r.val.assign(all.begin() + 14, all.end());
-        nn::bpnn::TrainerSettings t;
-        t.hypers = tiny_hypers();
-        t.num_epochs = 4;
-        t.batch_size = 4;
-        t.learning_rate = 0.01;
-        t.seed = 1;
-        nn::bpnn::TrainedModel m = nn::bpnn::train_soap_bpnn(r.train, r.val, t);
-        r.model = m.model;
-        r.composition = m.composition;
-        r.scaler = m.scaler;
-        return r;
-    }();
+    static Setup s = trained("tests/data/ethanol-xtb-20.xyz", 14, 20, 4, 1);
     return s;
 }
 
@@ -74,12 +80,6 @@ uq::LlprModel wrap(const Setup& s, long members = 0, std::optional<double> regul
     o.calibration = method;
     o.seed = 5;
     return uq::LlprModel::fit(s.model, s.composition, s.scaler, s.train, s.val, o);
-}
-
-double max_abs(const Tensor& t) {
-    double m = 0;
-    for (long i = 0; i < t.numel(); ++i) m = std::max(m, std::fabs(t[i]));
-    return m;
 }
 
 // sigma^2 = alpha^2 f (X^T X + r I)^-1 f^T with X the per-atom-normalised training features and
@@ -143,23 +143,7 @@ void check_closed_form_blr(const Setup& s) {
 // A briefly trained tiny model on 16 periodic Cu frames (32 atoms each) of examples/copper, 6 for
 // validation.
 Setup copper_setup() {
-    static Setup s = [] {
-        Setup r;
-        std::vector<desc::System> all = frames("examples/copper/train.xyz");
-        r.train.assign(all.begin(), all.begin() + 16);
-        r.val.assign(all.begin() + 16, all.begin() + 22);
-        nn::bpnn::TrainerSettings t;
-        t.hypers = tiny_hypers();
-        t.num_epochs = 3;
-        t.batch_size = 4;
-        t.learning_rate = 0.01;
-        t.seed = 2;
-        nn::bpnn::TrainedModel m = nn::bpnn::train_soap_bpnn(r.train, r.val, t);
-        r.model = m.model;
-        r.composition = m.composition;
-        r.scaler = m.scaler;
-        return r;
-    }();
+    static Setup s = trained("examples/copper/train.xyz", 16, 22, 3, 2);
     return s;
 }
 
@@ -203,22 +187,7 @@ TEST_CASE("llpr_model: ensemble means equal the model; member forces by one Jaco
                                                          s.composition.baseline(b));
     CHECK_THAT(p.forces, AllClose(ref.forces, 1e-9, 1e-10));
     CHECK(max_abs(p.forces) > 1e-3);
-    // member k's forces are -dE_k/dR: central differences of its energy on one coordinate per atom
-    const double h = 1e-5;
-    for (long i : {0L, 4L, 13L}) {
-        for (long a : {0L, 2L}) {
-            Tensor Rp = b.positions.clone(), Rm = b.positions.clone();
-            Rp.data()[3 * i + a] += h;
-            Rm.data()[3 * i + a] -= h;
-            Tensor Ep = w.predict(b.with_positions(Rp), uq::EnsembleForces::no).energy_ensemble;
-            Tensor Em = w.predict(b.with_positions(Rm), uq::EnsembleForces::no).energy_ensemble;
-            const long s_i = b.structure[static_cast<size_t>(i)];
-            for (long k : {0L, 7L, 15L}) {
-                const double fd = -(Ep[s_i * K + k] - Em[s_i * K + k]) / (2 * h);
-                CHECK(p.forces_ensemble[(3 * i + a) * K + k] == Approx(fd).margin(1e-6).epsilon(1e-5));
-            }
-        }
-    }
+    llpr_checks::check_member_forces_fd(w, b, p, {0, 7, 15});
     // the spread of many members estimates the closed form alpha |G_ia L| (relative error ~ 1/sqrt(2(K-1)))
     uq::LlprModel big = wrap(s, 4000);
     uq::LlprPrediction pb = big.predict(b);

@@ -16,40 +16,33 @@
 #include "nn/pet/pet.hpp"
 #include "tests/cli/cli_helpers.hpp"
 #include "tests/helpers.hpp"
+#include "tests/uq/llpr_checks.hpp"
+#include "tests/nn/atomistic/model_checks.hpp"
+#include "tests/nn/tiny_pet_hypers.hpp"
 #include "uq/llpr_model.hpp"
 
 using ad::Tensor;
+using model_checks::max_abs;
 using testing::AllClose;
 
 namespace {
 
 std::shared_ptr<nn::atomistic::AtomisticModel> tiny_model(const std::string& name) {
     ad::Rng rng(3);
-    if (name == "nanopet") {
-        nn::pet::NanoPetHypers h;
-        h.cutoff = 4.0;
-        h.d_pet = 8;
-        h.num_heads = 2;
-        h.num_attention_layers = 1;
-        h.num_gnn_layers = 2;
-        return std::make_shared<nn::pet::NanoPet>(h, std::vector<int>{1, 6, 8}, rng);
-    }
-    nn::pet::PetHypers h;
-    h.cutoff = 4.0;
-    h.d_pet = 8;
-    h.d_node = 12;
-    h.d_head = 6;
-    h.d_feedforward = 10;
-    h.num_heads = 2;
-    h.num_attention_layers = 1;
-    h.num_gnn_layers = 2;
-    return std::make_shared<nn::pet::Pet>(h, std::vector<int>{1, 6, 8}, rng);
+    if (name == "nanopet")
+        return std::make_shared<nn::pet::NanoPet>(nn_testing::tiny_nanopet_hypers(), std::vector<int>{1, 6, 8}, rng);
+    return std::make_shared<nn::pet::Pet>(nn_testing::tiny_pet_hypers(), std::vector<int>{1, 6, 8}, rng);
 }
 
-double max_abs(const Tensor& t) {
-    double m = 0;
-    for (long i = 0; i < t.numel(); ++i) m = std::max(m, std::fabs(t[i]));
-    return m;
+// The composition baseline of the frames' reference energies (H, C, O).
+nn::atomistic::CompositionModel fit_composition(const std::vector<desc::System>& frames) {
+    std::vector<std::vector<int>> numbers;
+    std::vector<double> energies;
+    for (const auto& f : frames) {
+        numbers.push_back(f.numbers);
+        energies.push_back(*f.energy());
+    }
+    return nn::atomistic::CompositionModel::fit(numbers, energies, {1, 6, 8});
 }
 
 }  // namespace
@@ -61,13 +54,7 @@ TEST_CASE("llpr_pet: NanoPET and PET: ensemble centred on the prediction, closed
     for (const std::string name : {"nanopet", "pet"}) {
         INFO(name);
         auto model = tiny_model(name);
-        std::vector<std::vector<int>> numbers;
-        std::vector<double> energies;
-        for (const auto& f : train) {
-            numbers.push_back(f.numbers);
-            energies.push_back(*f.energy());
-        }
-        const auto composition = nn::atomistic::CompositionModel::fit(numbers, energies, {1, 6, 8});
+        const auto composition = fit_composition(train);
         const nn::atomistic::EnergyScaler scaler{0.7};
         const double r = 1e-4;  // a given regulariser: the closed form below uses it as is
         uq::LlprFitOptions o;
@@ -77,7 +64,7 @@ TEST_CASE("llpr_pet: NanoPET and PET: ensemble centred on the prediction, closed
         o.num_ensemble_members = 16;
         o.seed = 5;
         uq::LlprModel w = uq::LlprModel::fit(model, composition, scaler, train, val, o);
-        const long P = model->n_last_layer_features(), K = 16;
+        const long P = model->n_last_layer_features();
 
         // The energy is not phi w^T alone for PET (the biases), exactly phi w^T for NanoPET.
         const nn::atomistic::Batch vb = nn::atomistic::make_batch(val, model->cutoff());
@@ -116,22 +103,7 @@ TEST_CASE("llpr_pet: NanoPET and PET: ensemble centred on the prediction, closed
         CHECK_THAT(ad::mean(p.forces_ensemble, {2}), AllClose(p.forces, 1e-9, 1e-9));
         CHECK_THAT(p.forces, AllClose(ref3.forces, 1e-9, 1e-10));
         CHECK(max_abs(p.forces) > 1e-3);
-        // member k's forces are -dE_k/dR: central differences (h = 1e-5: truncation ~h^2, rounding ~1e-16/h)
-        const double h = 1e-5;
-        for (long i : {0L, 4L, 13L}) {
-            for (long a : {0L, 2L}) {
-                Tensor Rp = b.positions.clone(), Rm = b.positions.clone();
-                Rp.data()[3 * i + a] += h;
-                Rm.data()[3 * i + a] -= h;
-                const Tensor Ep = w.predict(b.with_positions(Rp), uq::EnsembleForces::no).energy_ensemble;
-                const Tensor Em = w.predict(b.with_positions(Rm), uq::EnsembleForces::no).energy_ensemble;
-                const long s_i = b.structure[static_cast<size_t>(i)];
-                for (long k : {0L, 7L, 15L}) {
-                    const double fd = -(Ep[s_i * K + k] - Em[s_i * K + k]) / (2 * h);
-                    CHECK(p.forces_ensemble[(3 * i + a) * K + k] == Approx(fd).margin(1e-6).epsilon(1e-5));
-                }
-            }
-        }
+        llpr_checks::check_member_forces_fd(w, b, p, {0, 7, 15});
     }
 }
 
@@ -143,13 +115,7 @@ TEST_CASE("llpr_pet: PET ensemble training targets leave the biases out", "[uq][
     const std::vector<desc::System> all = desc::read_extxyz(cli_testing::repo_file("tests/data/ethanol-xtb-20.xyz"));
     const std::vector<desc::System> train(all.begin(), all.begin() + 14), val(all.begin() + 14, all.end());
     auto model = tiny_model("pet");
-    std::vector<std::vector<int>> numbers;
-    std::vector<double> energies;
-    for (const auto& f : train) {
-        numbers.push_back(f.numbers);
-        energies.push_back(*f.energy());
-    }
-    const auto composition = nn::atomistic::CompositionModel::fit(numbers, energies, {1, 6, 8});
+    const auto composition = fit_composition(train);
     const nn::atomistic::EnergyScaler scaler{0.7};
     uq::LlprFitOptions o;
     o.batch_size = 4;

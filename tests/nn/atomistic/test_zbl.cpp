@@ -6,10 +6,14 @@
 #include <cmath>
 
 #include "nn/bpnn/trainer.hpp"
+#include "tests/helpers.hpp"
+#include "tests/nn/atomistic/model_checks.hpp"
 
 using ad::Tensor;
+using model_checks::transformed;
 using nn::bpnn::zbl;
 using nn::bpnn::zbl_pair;
+using testing::max_abs;
 
 namespace {
 
@@ -80,29 +84,6 @@ double naive_energy(const desc::System& s) {
                         E += closed_form(Zi, Zj, std::sqrt(r2), r_cov(Zi), r_cov(Zj));
                     }
     return E;
-}
-
-// x' = Q x + t for every atom, cell rows likewise rotated (no t).
-desc::System transformed(const desc::System& s, const double Q[9], const double t[3]) {
-    desc::System out = s;
-    out.positions = Tensor::zeros({s.n_atoms(), 3});
-    out.cell = Tensor::zeros({3, 3});
-    for (long i = 0; i < s.n_atoms(); ++i)
-        for (int a = 0; a < 3; ++a) {
-            double v = t[a];
-            for (int b = 0; b < 3; ++b) v += Q[a * 3 + b] * s.positions[i * 3 + b];
-            out.positions.data()[i * 3 + a] = v;
-        }
-    for (int k = 0; k < 3; ++k)
-        for (int a = 0; a < 3; ++a)
-            for (int b = 0; b < 3; ++b) out.cell.data()[k * 3 + a] += Q[a * 3 + b] * s.cell[k * 3 + b];
-    return out;
-}
-
-double max_abs(const Tensor& t) {
-    double m = 0;
-    for (long k = 0; k < t.numel(); ++k) m = std::max(m, std::fabs(t[k]));
-    return m;
 }
 
 }  // namespace
