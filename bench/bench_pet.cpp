@@ -11,8 +11,8 @@
 // timed pass; with stress targets the step also trains the stress). Wall and process CPU time.
 // The PyTorch peer (../shared/peers/) has no PET figures: the SOAP-BPNN epoch row of
 // bench_bpnn_epoch is the nearest reference.
-// Until NanoPet / Pet implement nn::atomistic::AtomisticModel themselves, a small adapter below
-// gives forward_backward what it needs (forward, energies, energy_forces_stress, chunk width d).
+// Inference is what `atomgrad eval` runs: nn::atomistic::predict_chunked (the batch in the same
+// chunks of whole structures as the training step, one graph each).
 // usage: bench_pet [SHARED_DIR] [MODEL: nanopet|pet|all] [WORKLOAD: ethanol|cu|all]
 #include <algorithm>
 #include <chrono>
@@ -21,7 +21,6 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
-#include <type_traits>
 #include <vector>
 
 #include "autodiff/ops.hpp"
@@ -37,38 +36,9 @@ namespace at = nn::atomistic;
 
 namespace {
 
-// forward_backward's view of a NanoPet / Pet (the model registered as the only child).
 template <class M>
-class Adapter : public at::AtomisticModel {
-  public:
-    Adapter(std::shared_ptr<M> m, std::string name) : m_(register_module("model", std::move(m))), name_(std::move(name)) {}
-    at::Output forward(const at::Batch& b) const override { return m_->forward(b); }
-    ad::Tensor energies(const at::Batch& b) const override { return m_->energies(b); }
-    at::EnergyForcesStress energy_forces_stress(const at::Batch& b, ad::CreateGraph g) const override {
-        return m_->energy_forces_stress(b, g);
-    }
-    const std::vector<int>& species() const override { return m_->species(); }
-    double cutoff() const override { return m_->hypers().cutoff; }
-    std::string architecture() const override { return name_; }
-    int format_version() const override { return 1; }
-    std::string hypers_toml() const override { return m_->hypers().to_toml(); }
-    long n_last_layer_features() const override { return m_->n_features(); }
-    ad::Tensor last_layer_weights() const override { return m_->last_layer_weights(); }
-    /// d (the default), or ATOMGRAD_BENCH_CHUNK_WIDTH when set (to try other chunkings)
-    long step_chunk_width() const override {
-        const char* v = std::getenv("ATOMGRAD_BENCH_CHUNK_WIDTH");
-        return v && *v ? std::atol(v) : m_->n_features();
-    }
-
-  private:
-    std::shared_ptr<M> m_;
-    std::string name_;
-};
-
-template <class M>
-std::shared_ptr<const at::AtomisticModel> as_atomistic(std::shared_ptr<M> m, const std::string& name) {
-    if constexpr (std::is_base_of_v<at::AtomisticModel, M>) return m;
-    else return std::make_shared<Adapter<M>>(std::move(m), name);
+std::shared_ptr<const at::AtomisticModel> as_atomistic(std::shared_ptr<M> m, const std::string&) {
+    return m;
 }
 
 struct Workload {
@@ -129,7 +99,7 @@ void run(const char* label, const at::AtomisticModel& model, const Workload& w) 
     nn::Adam opt(params, 1e-4);
     at::LossConfig config;
     double sink = 0;
-    const Timing t_inf = time_pass(w, [&](size_t k) { sink += model.energy_forces_stress(w.batches[k], ad::CreateGraph::no).forces[0]; });
+    const Timing t_inf = time_pass(w, [&](size_t k) { sink += at::predict_chunked(model, w.batches[k]).forces[0]; });
     const long chunks = static_cast<long>(at::step_chunks(w.batches[0], model.step_chunk_width()).size());
     std::printf("%-8s %-8s inference E+F   %8.1f ms/batch %9.0f atoms/s   (1 thread; cpu %.1f ms/batch)\n", label,
                 w.name.c_str(), t_inf.wall, 1000.0 * double(w.atoms_per_batch) / t_inf.wall, t_inf.cpu);

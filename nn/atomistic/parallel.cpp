@@ -99,6 +99,25 @@ Targets sub_targets(const Targets& t, const Batch& b, long first, long last) {
     return s;
 }
 
+EnergyForcesStress predict_chunked(const AtomisticModel& model, const Batch& batch) {
+    const long B = batch.n_structures(), N = batch.n_atoms();
+    const std::vector<std::pair<long, long>> chunks = step_chunks(batch, model.step_chunk_width());
+    const long C = static_cast<long>(chunks.size());
+    if (C <= 1) return model.energy_forces_stress(batch, ad::CreateGraph::no);
+    // outputs allocated by the calling thread (buffers return to the pool of the thread that frees them)
+    EnergyForcesStress r{Tensor::empty({B}), Tensor::empty({N, 3}), Tensor::empty({B, 3, 3})};
+    ad::parallel_for(C, num_threads(), [&](long c) {
+        const auto [first, last] = chunks[static_cast<size_t>(c)];
+        const Batch sub = sub_batch(batch, first, last);
+        const EnergyForcesStress net = model.energy_forces_stress(sub, ad::CreateGraph::no);
+        const long a0 = batch.offsets[static_cast<size_t>(first)];
+        std::copy(net.energies.data(), net.energies.data() + (last - first), r.energies.data() + first);
+        std::copy(net.forces.data(), net.forces.data() + 3 * sub.n_atoms(), r.forces.data() + 3 * a0);
+        std::copy(net.stress.data(), net.stress.data() + 9 * (last - first), r.stress.data() + 9 * first);
+    });
+    return r;
+}
+
 StepResult forward_backward(const AtomisticModel& model, const Batch& batch, const Targets& targets,
                             const LossConfig& config) {
     const long B = batch.n_structures(), N = batch.n_atoms();

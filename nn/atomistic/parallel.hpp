@@ -47,6 +47,13 @@ struct StepResult {
 /// added to every parameter's
 /// .grad() (as ad::backward(loss.total, model.parameters()) would; call zero_grad first).
 /// Chunks run on num_threads() threads; see the file header for what is computed exactly.
+/// Energies, forces and stress of a batch without a graph (inference), computed over the same
+/// chunks of whole structures as forward_backward, on num_threads() threads: a large batch (e.g.
+/// 16 Cu cells through NanoPET/PET) never holds one huge graph. Each structure's numbers depend on
+/// its chunk only; the chunks are a function of the batch, so the results are the same for any
+/// thread count.
+EnergyForcesStress predict_chunked(const AtomisticModel& model, const Batch& batch);
+
 StepResult forward_backward(const AtomisticModel& model, const Batch& batch, const Targets& targets,
                             const LossConfig& config);
 

@@ -193,7 +193,7 @@ std::string rng_text(const std::mt19937_64& rng) {
 /// The network's energies (and forces / stress when the settings train them).
 EnergyForcesStress network(const AtomisticModel& model, const Batch& batch, const TrainerSettings& s, ad::CreateGraph cg) {
     if (s.use_forces() || s.use_strain()) {
-        EnergyForcesStress net = model.energy_forces_stress(batch, cg);
+        EnergyForcesStress net = cg == ad::CreateGraph::no ? predict_chunked(model, batch) : model.energy_forces_stress(batch, cg);
         if (!s.use_forces()) net.forces = ad::Tensor{};
         if (!s.use_strain()) net.stress = ad::Tensor{};
         return net;
@@ -239,7 +239,7 @@ void check_training_frames(const std::vector<desc::System>& frames, const Traine
 EnergyForcesStress predict_frames(const AtomisticModel& model, const CompositionModel& composition,
                                   const EnergyScaler& scaler, const std::vector<desc::System>& frames) {
     const Batch batch = make_batch(frames, model.cutoff());
-    const EnergyForcesStress net = model.energy_forces_stress(batch, ad::CreateGraph::no);
+    const EnergyForcesStress net = predict_chunked(model, batch);
     ad::NoGrad no_grad;
     return physical(net, composition, scaler, batch, zbl_terms(frames, model));
 }

@@ -64,7 +64,7 @@ class Pet : public atomistic::AtomisticModel {
     // graph, so force and stress losses are differentiable w.r.t. the parameters).
     /// forward_backward chunks of kChunkEntries / 2048 = 64 atoms: a 16-cell Cu batch (~42
     /// neighbours per atom) gets 8 chunks and a smaller graph per chunk, 1.4x faster on one
-    /// thread than the default width d (bench_pet, ATOMGRAD_BENCH_CHUNK_WIDTH); ethanol unchanged.
+    /// thread than the default width d (bench_pet); ethanol unchanged.
     long step_chunk_width() const override { return 2048; }
     /// The token layout of a batch (public for tests and benchmarks).
     NeighborLayout layout(const Batch& batch) const;

@@ -9,6 +9,9 @@
 #include "autodiff/ops.hpp"
 #include "descriptors/extxyz.hpp"
 #include "nn/bpnn/trainer.hpp"
+#include "nn/pet/nanopet.hpp"
+#include "tests/helpers.hpp"
+#include "tests/nn/tiny_pet_hypers.hpp"
 #include "tests/nn/nn_helpers.hpp"
 
 using ad::Tensor;
@@ -150,4 +153,27 @@ TEST_CASE("bpnn parallel: thread count from set_num_threads or ATOMGRAD_NUM_THRE
     REQUIRE_THROWS_WITH(nn::bpnn::num_threads(), Catch::Contains("ATOMGRAD_NUM_THREADS: expected a positive integer, got 'two'"));
     ::unsetenv("ATOMGRAD_NUM_THREADS");
     CHECK(nn::bpnn::num_threads() == 1);
+}
+
+TEST_CASE("predict_chunked: the chunks' predictions equal the whole batch's, same bits on 1 and 2 threads",
+          "[bpnn][parallel]") {
+    // NanoPET's chunks are 64 atoms (step_chunk_width 2048): 6 Cu cells of 32 atoms -> 4 chunks
+    std::vector<desc::System> cu = testing::test_frames("cu-emt-6.xyz");
+    ad::Rng rng(4);
+    nn::pet::NanoPet model(nn_testing::tiny_nanopet_hypers(), desc::unique_numbers(cu), rng);
+    const Batch batch = nn::bpnn::make_batch(cu, model.cutoff());
+    REQUIRE(nn::atomistic::step_chunks(batch, model.step_chunk_width()).size() > 1);
+    const nn::bpnn::EnergyForcesStress whole = model.energy_forces_stress(batch, ad::CreateGraph::no);
+    nn::bpnn::set_num_threads(1);
+    const nn::bpnn::EnergyForcesStress one = nn::atomistic::predict_chunked(model, batch);
+    nn::bpnn::set_num_threads(2);
+    const nn::bpnn::EnergyForcesStress two = nn::atomistic::predict_chunked(model, batch);
+    nn::bpnn::set_num_threads(0);
+    // the same structures through smaller matrix products: equal up to rounding
+    CHECK_THAT(one.energies, AllClose(whole.energies, 1e-12, 1e-12));
+    CHECK_THAT(one.forces, AllClose(whole.forces, 1e-10, 1e-12));
+    CHECK_THAT(one.stress, AllClose(whole.stress, 1e-10, 1e-12));
+    CHECK(same_bits(one.energies, two.energies));
+    CHECK(same_bits(one.forces, two.forces));
+    CHECK(same_bits(one.stress, two.stress));
 }
