@@ -73,7 +73,7 @@ LlprTrainOptions parse_llpr_options(const Options& o) {
     r.fit.seed = static_cast<uint64_t>(r.seed);
     const std::string t = "architecture.training.";
     AD_CHECK(o.has(t + "model_checkpoint"),
-             o.name() << ": expected '" << t << "model_checkpoint' (the soap_bpnn model to wrap), got none");
+             o.name() << ": expected '" << t << "model_checkpoint' (the trained model to wrap), got none");
     r.model_checkpoint = o.get_string(t + "model_checkpoint", "");
     r.fit.batch_size = o.get_int(t + "batch_size", r.fit.batch_size);
     AD_CHECK(r.fit.batch_size >= 1, o.where(t + "batch_size") << ": '" << t << "batch_size' expected >= 1, got "

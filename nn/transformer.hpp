@@ -34,8 +34,9 @@ struct TransformerOptions {
     /// metatrain NanoPET: pre-LN LayerNorm, gelu FF of width 4 d, no biases, renormalised
     /// attention, residuals times 1/sqrt 2.
     static TransformerOptions nanopet(long d, long n_heads);
-    /// metatrain PET (default PostLN): LayerNorm, silu FF with biases, log-weight attention,
-    /// plain residuals.
+    /// A PET-like layer of the building blocks: LayerNorm, silu FF with biases, log-weight
+    /// attention, plain residuals; post-LN unless `placement` says otherwise (metatrain's PET and
+    /// nn/pet's PetTransformerLayer default to pre-LN; this preset serves the tests).
     static TransformerOptions pet(long d, long n_heads, long d_ff, NormPlacement placement = NormPlacement::post);
 };
 

@@ -1,5 +1,5 @@
-// The LLPR-wrapped SOAP-BPNN (metatrain's `llpr` architecture around `soap_bpnn`): a trained
-// model with its composition baseline and energy scale, the LLPR posterior of its energy head
+// An LLPR-wrapped atomistic model (metatrain's `llpr` architecture around `soap_bpnn`, `nanopet`
+// or `pet`; the SOAP-BPNN has graph-free fast paths below): a trained model with its composition baseline and energy scale, the LLPR posterior of its energy head
 // (uq/llpr) fitted on a training split and calibrated on a validation split, and optionally an
 // ensemble of last-layer weights drawn from that posterior. Math: docs/llpr.md.
 //
@@ -222,7 +222,7 @@ class LlprModel {
     /// Whether energy_uncertainty includes the noise N_s^2 sigma_noise^2 (LlprFitOptions::include_noise).
     bool include_noise() const { return include_noise_; }
 
-    /// The model's checkpoint (architecture soap_bpnn, its tensors and metadata unchanged) plus the
+    /// The model's checkpoint (its architecture, tensors and metadata unchanged) plus the
     /// posterior under "llpr.energy." (tensors and metadata) and "llpr.energy.ensemble_weights",
     /// metadata "llpr.uncertainty_method" and with laplace "llpr.laplace.{prior_precision,
     /// sigma_noise, log_marginal_likelihood, effective_parameters}" (%.17g) and
@@ -245,7 +245,7 @@ class LlprModel {
 
 /// True when a checkpoint holds an LLPR-wrapped model (metadata "llpr.energy.format").
 bool holds_llpr(const nn::Checkpoint& ckpt);
-/// The checkpoint without its "llpr." tensors and metadata: the plain soap_bpnn model.
+/// The checkpoint without its "llpr." tensors and metadata: the plain model (any architecture).
 nn::Checkpoint without_llpr(const nn::Checkpoint& ckpt);
 /// The model of a checkpoint (a model file, a wrapped one, or a training checkpoint: its "model."
 /// weights), with a one-line error when it has no last-layer features (a checkpoint that is not a

@@ -71,24 +71,8 @@ Output NanoPet::forward(const Batch& b, Outputs outputs) const {
     const NeighborLayout L = layout(b);
     const long n = L.n_atoms, T = L.T, BT = n * T, E = static_cast<long>(L.centre.size()), d = hypers_.d_pet;
     const long S = b.n_structures();
-    // Edge vectors r_e = A_s (R_j - R_i + shift) [E, 3], from the positions' graph.
-    Tensor v;
-    if (E > 0) {
-        v = ad::add(ad::sub(ad::index_select(b.positions, 0, L.neighbor), ad::index_select(b.positions, 0, L.centre)), L.shifts);
-        bool strained = false;
-        for (const Tensor& eps : b.strains) strained = strained || eps.defined();
-        if (strained) {
-            // r[e, a] = sum_c A_s(e)[a, c] v[e, c], elementwise over [E, 3, 3] (no per-edge products)
-            std::vector<Tensor> As;
-            for (long s = 0; s < S; ++s) {
-                const Tensor& eps = b.strains[static_cast<size_t>(s)];
-                As.push_back(eps.defined() ? ad::add(eps, ad::tensor({3, 3}, {1, 0, 0, 0, 1, 0, 0, 0, 1}))
-                                           : ad::tensor({3, 3}, {1, 0, 0, 0, 1, 0, 0, 0, 1}));
-            }
-            Tensor A = ad::index_select(ad::stack(As, 0), 0, L.structure);  // [E, 3, 3]
-            v = ad::sum(ad::mul(A, ad::reshape(v, {E, 1, 3})), {2});          // [E, 3]
-        }
-    }
+    // Edge vectors r_e = A_s (R_j - R_i + shift) [E, 3], from the positions' graph (pet_layout).
+    const Tensor v = edge_vectors(b, L);
     // Token vectors [BT, 3]: padded slots hold a constant far vector (|r| = 2 r_c: mask 0, and a
     // finite derivative of |r|).
     Tensor base = Tensor::zeros({BT, 3});

@@ -1,4 +1,4 @@
-// NanoPET (metatrain src/metatrain/experimental/nanopet/model.py; PET: Pozdnyakov & Ceriotti
+// NanoPET (metatrain src/metatrain/experimental/nanopet/model.py, later deprecated/nanopet; PET: Pozdnyakov & Ceriotti
 // 2023, arXiv:2305.19302). Notation: atoms i (the centres b), tokens t (the padded neighbour
 // edges i -> j of a centre, T = max neighbours), species index a, width d = d_pet.
 //   r_ij = A_s (R_j - R_i + shift_ij)               A_s = 1 + strain_s (identity without)

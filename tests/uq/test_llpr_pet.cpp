@@ -18,7 +18,7 @@
 #include "tests/helpers.hpp"
 #include "tests/uq/llpr_checks.hpp"
 #include "tests/nn/atomistic/model_checks.hpp"
-#include "tests/nn/tiny_pet_hypers.hpp"
+#include "tests/nn/pet/tiny_pet_hypers.hpp"
 #include "uq/llpr_model.hpp"
 
 using ad::Tensor;

@@ -11,7 +11,7 @@
 #include "nn/bpnn/trainer.hpp"
 #include "nn/pet/nanopet.hpp"
 #include "tests/helpers.hpp"
-#include "tests/nn/tiny_pet_hypers.hpp"
+#include "tests/nn/pet/tiny_pet_hypers.hpp"
 #include "tests/nn/nn_helpers.hpp"
 
 using ad::Tensor;

@@ -1,5 +1,5 @@
 // Small NanoPET and PET hypers (d_pet 8, one attention layer, two GNN layers) that keep a test of
-// either model well under a second (tests/nn/test_nanopet, test_pet, tests/uq/test_llpr_pet).
+// either model well under a second (tests/nn/pet/test_nanopet, test_pet, tests/uq/test_llpr_pet).
 #pragma once
 #include "nn/pet/nanopet_hypers.hpp"
 #include "nn/pet/pet_hypers.hpp"

@@ -12,7 +12,7 @@
 #include "tests/cli/cli_helpers.hpp"
 #include "tests/nn/atomistic/model_checks.hpp"
 #include "tests/nn/nn_helpers.hpp"
-#include "tests/nn/tiny_pet_hypers.hpp"
+#include "tests/nn/pet/tiny_pet_hypers.hpp"
 
 using ad::Tensor;
 using model_checks::copper_fcc4;
