@@ -4,15 +4,18 @@
 # one thread each; then the test errors of each best model, and each model wrapped with LLPR
 # (64 members, absolute_residuals on the validation split) with its UQ metrics on the test file.
 # Needs the shared data beside the repository. Usage: bash examples/accuracy/run_pet.sh
-# (REUSE=1 keeps the models already in build/accuracy and redoes only the LLPR wraps and tables).
+# (REUSE=1 keeps the models already in build/accuracy and redoes only the LLPR wraps and tables;
+# LONG=1 adds the 500-epoch ethanol runs, about 15-20 min each).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 B=${B:-build}
 OUT=$B/accuracy
 mkdir -p "$OUT"
-declare -A TEST=([eth_nanopet]=ethanol-xtb [eth_pet]=ethanol-xtb [cu_nanopet]=cu-emt [cu_pet]=cu-emt)
+declare -A TEST=([eth_nanopet]=ethanol-xtb [eth_pet]=ethanol-xtb [cu_nanopet]=cu-emt [cu_pet]=cu-emt
+                 [eth_nanopet_long]=ethanol-xtb [eth_pet_long]=ethanol-xtb)
 RUNS="eth_nanopet eth_pet cu_nanopet cu_pet"
 PAIRS=("eth_nanopet eth_pet" "cu_nanopet cu_pet")
+if [ "${LONG:-0}" = 1 ]; then RUNS="$RUNS eth_nanopet_long eth_pet_long"; PAIRS+=("eth_nanopet_long eth_pet_long"); fi
 run() {
   local r=$1 t0 t1
   if [ "${REUSE:-0}" = 1 ] && [ -f "$OUT/$r.ckpt" ]; then return; fi   # REUSE=1: keep trained models
