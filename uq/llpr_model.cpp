@@ -1171,17 +1171,10 @@ LlprCovariance llpr_covariance(const nn::atomistic::AtomisticModel& model, const
 Tensor last_layer_jacobian(const nn::atomistic::AtomisticModel& model, const Batch& batch) {
     const long n = batch.n_atoms(), NS = batch.n_structures(), P = model.n_last_layer_features();
     ad::GradMode on(true);
-    Batch b = batch;
-    b.positions = b.positions.detach().clone().set_requires_grad(true);
-    std::vector<Tensor> inputs{b.positions};
-    std::vector<long> strained;  // structures with a strain input, in `inputs` order after R
-    for (long s = 0; s < NS; ++s) {
-        if (!(b.volumes[static_cast<size_t>(s)] > 0)) continue;
-        b.strains[static_cast<size_t>(s)] = Tensor::zeros({3, 3}).set_requires_grad(true);
-        inputs.push_back(b.strains[static_cast<size_t>(s)]);
-        strained.push_back(s);
-    }
-    const Tensor phi = model.forward(b).last_layer_features;  // [NS, P]
+    const nn::atomistic::DerivativeInputs d = nn::atomistic::derivative_inputs(batch);
+    const std::vector<Tensor>& inputs = d.inputs;
+    const std::vector<long>& strained = d.strained;
+    const Tensor phi = model.forward(d.batch).last_layer_features;  // [NS, P]
     Tensor G = Tensor::zeros({n + 3 * NS, 3, P});
     for (long c = 0; c < P; ++c) {
         Tensor pick = Tensor::zeros({NS, P});

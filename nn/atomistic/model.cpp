@@ -10,22 +10,29 @@ namespace nn::atomistic {
 
 using ad::Tensor;
 
-EnergyForcesStress AtomisticModel::energy_forces_stress(const Batch& batch, ad::CreateGraph create_graph) const {
-    ad::GradMode on(true);
-    Batch b = batch;
+DerivativeInputs derivative_inputs(const Batch& batch) {
+    DerivativeInputs d{batch, {}, {}};
+    Batch& b = d.batch;
     if (!b.positions.requires_grad()) b.positions = b.positions.detach().set_requires_grad(true);
-    std::vector<Tensor> inputs{b.positions};
-    std::vector<long> strained;  // structures with a strain input, in `inputs` order after R
+    d.inputs.push_back(b.positions);
     for (long s = 0; s < b.n_structures(); ++s) {
         Tensor& eps = b.strains[static_cast<size_t>(s)];
         if (b.volumes[static_cast<size_t>(s)] <= 0) continue;
         if (!eps.defined()) eps = Tensor::zeros({3, 3}).set_requires_grad(true);
         else if (!eps.requires_grad()) eps = eps.detach().set_requires_grad(true);
-        inputs.push_back(eps);
-        strained.push_back(s);
+        d.inputs.push_back(eps);
+        d.strained.push_back(s);
     }
+    return d;
+}
+
+EnergyForcesStress AtomisticModel::energy_forces_stress(const Batch& batch, ad::CreateGraph create_graph) const {
+    ad::GradMode on(true);
+    const DerivativeInputs d = derivative_inputs(batch);
+    const Batch& b = d.batch;
+    const std::vector<long>& strained = d.strained;
     const Tensor energy = energies(b);
-    std::vector<Tensor> g = ad::grad({ad::sum(energy)}, inputs, {}, create_graph);
+    std::vector<Tensor> g = ad::grad({ad::sum(energy)}, d.inputs, {}, create_graph);
     EnergyForcesStress r;
     r.energies = create_graph == ad::CreateGraph::yes ? energy : energy.detach();
     r.forces = -g[0];

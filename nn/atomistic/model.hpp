@@ -69,6 +69,17 @@ class AtomisticModel : public Module {
     Checkpoint to_checkpoint(const std::map<int, double>& composition_weights = {}, double energy_scale = 1.0) const;
 };
 
+/// What energy_forces_stress (and any other derivative w.r.t. positions and strain) differentiates
+/// by: the batch with positions requiring grad (a fresh leaf when they do not) and a [3, 3] strain
+/// requiring grad for every periodic structure (a zero leaf where the batch has none);
+/// `inputs` = {R, eps_s for s in strained}, in that order.
+struct DerivativeInputs {
+    Batch batch;
+    std::vector<ad::Tensor> inputs;
+    std::vector<long> strained;  ///< structures with a strain input, in `inputs` order after R
+};
+DerivativeInputs derivative_inputs(const Batch& batch);
+
 /// The outputs of forward() under metatrain's names (see the header); undefined ones left out.
 std::vector<std::pair<std::string, ad::Tensor>> named_outputs(const Output& output);
 
