@@ -190,16 +190,17 @@ std::string rng_text(const std::mt19937_64& rng) {
     return os.str();
 }
 
-/// The network's energies (and forces / stress when the settings train them).
-EnergyForcesStress network(const AtomisticModel& model, const Batch& batch, const TrainerSettings& s, ad::CreateGraph cg) {
+/// The network's energies (and forces / stress when the settings train them), without a graph.
+EnergyForcesStress network(const AtomisticModel& model, const Batch& batch, const TrainerSettings& s) {
     if (s.use_forces() || s.use_strain()) {
-        EnergyForcesStress net = cg == ad::CreateGraph::no ? predict_chunked(model, batch) : model.energy_forces_stress(batch, cg);
+        EnergyForcesStress net = predict_chunked(model, batch);
         if (!s.use_forces()) net.forces = ad::Tensor{};
         if (!s.use_strain()) net.stress = ad::Tensor{};
         return net;
     }
+    ad::NoGrad no_grad;  // energy only: no derivative graph needed
     EnergyForcesStress net;
-    net.energies = model.forward(batch).energies;  // energy only: no derivative graph needed
+    net.energies = model.energies(batch);
     return net;
 }
 
@@ -253,7 +254,7 @@ SplitMetrics evaluate(const AtomisticModel& model, const CompositionModel& compo
     for (size_t b = 0; b < frames.size(); b += bs) {
         std::vector<desc::System> part = pick(frames, order, b, std::min(frames.size(), b + bs));
         Batch batch = make_batch(part, model.cutoff());
-        EnergyForcesStress net = network(model, batch, s, ad::CreateGraph::no);
+        EnergyForcesStress net = network(model, batch, s);
         Targets phys = physical_targets(part, s);
         const EnergyForcesStress repulsion = zbl_terms(part, model);
         Targets t = scaled_targets(phys, batch, composition, scaler, repulsion);
