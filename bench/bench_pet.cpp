@@ -36,11 +36,6 @@ namespace at = nn::atomistic;
 
 namespace {
 
-template <class M>
-std::shared_ptr<const at::AtomisticModel> as_atomistic(std::shared_ptr<M> m, const std::string&) {
-    return m;
-}
-
 struct Workload {
     std::string name;
     std::vector<at::Batch> batches;
@@ -132,17 +127,13 @@ int main(int argc, char** argv) {
     for (const std::string model_name : {"nanopet", "pet"}) {
         if (which != "all" && which != model_name) continue;
         ad::Rng rng(0);
+        const std::vector<int> species{1, 6, 8, 29};
         std::shared_ptr<const at::AtomisticModel> model;
-        double cutoff;
-        if (model_name == "nanopet") {
-            auto m = std::make_shared<nn::pet::NanoPet>(nn::pet::NanoPetHypers{}, std::vector<int>{1, 6, 8, 29}, rng);
-            cutoff = m->hypers().cutoff;
-            model = as_atomistic(m, model_name);
-        } else {
-            auto m = std::make_shared<nn::pet::Pet>(nn::pet::PetHypers{}, std::vector<int>{1, 6, 8, 29}, rng);
-            cutoff = m->hypers().cutoff;
-            model = as_atomistic(m, model_name);
-        }
+        if (model_name == "nanopet")
+            model = std::make_shared<nn::pet::NanoPet>(nn::pet::NanoPetHypers{}, species, rng);
+        else
+            model = std::make_shared<nn::pet::Pet>(nn::pet::PetHypers{}, species, rng);
+        const double cutoff = model->cutoff();
         if (where == "all" || where == "ethanol")
             run(model_name.c_str(), *model, load("ethanol", shared + "/data/ethanol-xtb/train.xyz", cutoff, bs, 64, 3));
         if (where == "all" || where == "cu")
