@@ -909,8 +909,8 @@ LlprPrediction LlprModel::predict(const Batch& b, EnsembleForces ensemble_forces
     const SoapBpnn* bpnn = dynamic_cast<const SoapBpnn*>(model_.get());
     if (member_forces && !bpnn) {
         // any model: G by reverse mode through its graph, the outputs from forward()
-        G = last_layer_jacobian(*model_, b);
-        nn::bpnn::Output out = model_->forward(b);
+        nn::bpnn::Output out;
+        G = last_layer_jacobian(*model_, b, &out);
         p.energies = out.energies.detach() * scale + base;
         p.features = out.features.detach();
         p.last_layer_features = out.last_layer_features.detach();
@@ -1168,13 +1168,18 @@ LlprCovariance llpr_covariance(const nn::atomistic::AtomisticModel& model, const
     return cov;
 }
 
-Tensor last_layer_jacobian(const nn::atomistic::AtomisticModel& model, const Batch& batch) {
+Tensor last_layer_jacobian(const nn::atomistic::AtomisticModel& model, const Batch& batch, nn::atomistic::Output* output) {
     const long n = batch.n_atoms(), NS = batch.n_structures(), P = model.n_last_layer_features();
     ad::GradMode on(true);
     const nn::atomistic::DerivativeInputs d = nn::atomistic::derivative_inputs(batch);
     const std::vector<Tensor>& inputs = d.inputs;
     const std::vector<long>& strained = d.strained;
-    const Tensor phi = model.forward(d.batch).last_layer_features;  // [NS, P]
+    const nn::atomistic::Output out = model.forward(d.batch);
+    const Tensor phi = out.last_layer_features;  // [NS, P]
+    if (output)
+        *output = {out.atom_energies.detach(),     out.energies.detach(), out.atom_features.detach(),
+                   out.features.detach(),          out.atom_last_layer_features.detach(),
+                   out.last_layer_features.detach()};
     Tensor G = Tensor::zeros({n + 3 * NS, 3, P});
     for (long c = 0; c < P; ++c) {
         Tensor pick = Tensor::zeros({NS, P});

@@ -261,7 +261,9 @@ LlprCovariance llpr_covariance(const nn::atomistic::AtomisticModel& model, const
 
 /// G as soap_bpnn_last_layer_jacobian (same rows and layout) for any model: P reverse passes
 /// through the model's graph, pass c giving d (sum_s phi_sc) / d(R, eps) (the rows of structure s
-/// only depend on phi_s). Strain rows of non-periodic structures are zeros.
-ad::Tensor last_layer_jacobian(const nn::atomistic::AtomisticModel& model, const nn::bpnn::Batch& batch);
+/// only depend on phi_s). Strain rows of non-periodic structures are zeros. `output` (if not null)
+/// receives the forward pass the Jacobian differentiates, detached (no second forward needed).
+ad::Tensor last_layer_jacobian(const nn::atomistic::AtomisticModel& model, const nn::bpnn::Batch& batch,
+                               nn::atomistic::Output* output = nullptr);
 
 }  // namespace uq
