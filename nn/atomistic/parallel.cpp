@@ -99,6 +99,18 @@ Targets sub_targets(const Targets& t, const Batch& b, long first, long last) {
     return s;
 }
 
+namespace {
+
+// OpenBLAS's own threads split some reductions (dgemv), so its results depend on its thread
+// count: keep it at one while chunks run, on every thread count (restored at scope exit).
+struct OneBlasThread {
+    int before = ad::blas::num_threads();
+    OneBlasThread() { if (before != 1) ad::blas::set_num_threads(1); }
+    ~OneBlasThread() { if (before != 1) ad::blas::set_num_threads(before); }
+};
+
+}  // namespace
+
 EnergyForcesStress predict_chunked(const AtomisticModel& model, const Batch& batch) {
     const long B = batch.n_structures(), N = batch.n_atoms();
     const std::vector<std::pair<long, long>> chunks = step_chunks(batch, model.step_chunk_width());
@@ -106,6 +118,7 @@ EnergyForcesStress predict_chunked(const AtomisticModel& model, const Batch& bat
     if (C <= 1) return model.energy_forces_stress(batch, ad::CreateGraph::no);
     // outputs allocated by the calling thread (buffers return to the pool of the thread that frees them)
     EnergyForcesStress r{Tensor::empty({B}), Tensor::empty({N, 3}), Tensor::empty({B, 3, 3})};
+    const OneBlasThread one_blas_thread;
     ad::parallel_for(C, num_threads(), [&](long c) {
         const auto [first, last] = chunks[static_cast<size_t>(c)];
         const Batch sub = sub_batch(batch, first, last);
@@ -159,13 +172,7 @@ StepResult forward_backward(const AtomisticModel& model, const Batch& batch, con
     };
     std::vector<ChunkLoss> losses(static_cast<size_t>(C));
 
-    // OpenBLAS's own threads split some reductions (dgemv), so its results depend on its thread
-    // count: keep it at one for the step on every thread count (restored below).
-    struct OneBlasThread {
-        int before = ad::blas::num_threads();
-        OneBlasThread() { if (before != 1) ad::blas::set_num_threads(1); }
-        ~OneBlasThread() { if (before != 1) ad::blas::set_num_threads(before); }
-    } one_blas_thread;
+    const OneBlasThread one_blas_thread;
     ad::parallel_for(C, threads, [&](long c) {
         const auto [first, last] = chunks[static_cast<size_t>(c)];
         Batch own_batch;
