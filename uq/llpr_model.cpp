@@ -627,14 +627,6 @@ const char* to_string(EnsembleLoss loss) {
     }
 }
 
-double gaussian_crps(double t, double mu, double sigma) {
-    AD_CHECK(sigma > 0, "llpr: gaussian_crps expected sigma > 0, got " << sigma);
-    const double z = (t - mu) / sigma;
-    const double Phi = 0.5 * (1.0 + std::erf(z / std::sqrt(2.0)));
-    const double phi = std::exp(-0.5 * z * z) / std::sqrt(2.0 * M_PI);
-    return sigma * (z * (2.0 * Phi - 1.0) + 2.0 * phi - 1.0 / std::sqrt(M_PI));
-}
-
 // mu, v (1/(K-1)) over the members; the constant 1/2 log 2 pi of the NLL left out (as torch's
 // GaussianNLLLoss). The Gaussian CRPS is written with gelu(z) = z Phi(z):
 // z (2 Phi - 1) + 2 phi = 2 gelu(z) - z + 2 phi(z), so it has autodiff's derivatives of every order.

@@ -63,8 +63,6 @@ const char* to_string(EnsembleLoss loss);  ///< metatrain's name
 /// The mean over rows of `loss` for predictions [n, K >= 2] against targets [n] (differentiable in
 /// both; with autodiff ops only, so it differentiates twice).
 ad::Tensor ensemble_loss(EnsembleLoss loss, const ad::Tensor& predictions, const ad::Tensor& targets);
-/// CRPS of N(mu, sigma^2) at t, sigma [z (2 Phi(z) - 1) + 2 phi(z) - 1/sqrt(pi)], z = (t - mu) / sigma.
-double gaussian_crps(double t, double mu, double sigma);
 
 /// How the wrap is fitted (metatrain's llpr hypers; defaults as metatrain's).
 struct LlprFitOptions {
